@@ -1,0 +1,23 @@
+"""Size limits that keep every request bounded in time and memory.
+
+They are plain attributes of the module-level ``LIMITS`` object, so a caller can adjust
+them (``matcalc.LIMITS.max_depth = 5000``).  Hitting one raises ``LimitError`` naming it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Limits:
+    #: longest accepted input text, in characters
+    max_input_chars: int = 1_000_000
+    #: deepest accepted nesting of parentheses, signs or transposes
+    max_depth: int = 200
+    #: largest expression (in tree nodes) the engine builds for a result
+    max_result_nodes: int = 200_000
+    #: largest exponent of a matrix power X^k that is expanded in a derivative
+    max_matrix_power: int = 64
+
+
+LIMITS = Limits()
