@@ -1,5 +1,16 @@
-"""matcalc: symbolic matrix calculus, offline."""
+"""matcalc: symbolic matrix calculus, offline.
+
+>>> import matcalc
+>>> str(matcalc.diff("tr(A*X*B)", "X"))
+"A'*B'"
+"""
 from .errors import (MatcalcError, ParseError, ShapeError, NotDifferentiableError,
                      EvaluationError, LimitError)
 from .limits import LIMITS
-from .parse import parse
+from .api import Result, diff, gradient, parse
+
+__all__ = [
+    "diff", "gradient", "parse", "Result", "LIMITS", "MatcalcError", "ParseError",
+    "ShapeError", "NotDifferentiableError", "EvaluationError", "LimitError",
+]
+__version__ = "0.1.0"

@@ -128,10 +128,15 @@ class Expr:
     def is_vector(self) -> bool:
         return self.shape[1] == 1 and self.shape[0] != 1
 
-    def __str__(self) -> str:
+    def text(self) -> str:
+        """The compact text form (no spaces), as it appears inside a larger expression."""
         if self._text is None:
             object.__setattr__(self, "_text", self._print())
         return self._text
+
+    def __str__(self) -> str:
+        """The text form; a top-level sum is spaced: ``(A+A')*x + b``."""
+        return self.text()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self} : {shape_text(self.shape)}>"
@@ -140,7 +145,7 @@ class Expr:
     def cost(self) -> int:
         """Number of tokens of the printed form: what "compact" is measured in."""
         if self._cost is None:
-            object.__setattr__(self, "_cost", len(TOKEN_RE.findall(str(self))))
+            object.__setattr__(self, "_cost", len(TOKEN_RE.findall(self.text())))
         return self._cost
 
     # printing -------------------------------------------------------------
@@ -150,7 +155,7 @@ class Expr:
         raise NotImplementedError
 
     def _wrap(self, child: "Expr", minimum: int) -> str:
-        text = str(child)
+        text = child.text()
         return f"({text})" if child.precedence < minimum else text
 
 
@@ -241,7 +246,11 @@ class Add(Expr):
     def children(self):
         return self.terms
 
-    def _print(self):
+    def __str__(self) -> str:
+        return self._print(spaced=True)
+
+    def _print(self, spaced: bool = False):
+        plus, minus = (" + ", " - ") if spaced else ("+", "-")
         parts = []
         broadcast = [_broadcast_scalar(t) for t in self.terms]
         if all(b is not None for b in broadcast):
@@ -251,12 +260,11 @@ class Add(Expr):
                 term = broadcast[i]  # x + a*vector(1) prints as x + a
             coef, base = split_coef(term)
             if i > 0 and coef < 0:
-                parts.append(" - " + self._wrap(scale(-coef, base), P_PRODUCT))
+                parts.append(minus + self._wrap(scale(-coef, base), P_PRODUCT))
             elif i > 0:
-                parts.append(" + " + self._wrap(term, P_PRODUCT))
+                parts.append(plus + self._wrap(term, P_PRODUCT))
             else:
-                parts.append(self._wrap(term, P_PRODUCT) if term.precedence > P_SUM
-                             else f"({term})")
+                parts.append(self._wrap(term, P_PRODUCT))
         return "".join(parts)
 
 
@@ -316,7 +324,7 @@ class Mul(Expr):
         for i, f in enumerate(self.chain):
             # c*a.*b reads as (c*a).*b = c*(a.*b): a lone Hadamard needs no parentheses
             if i == last == 0 and isinstance(f, Hadamard) and numer:
-                numer.append(str(f))
+                numer.append(f.text())
             else:
                 numer.append(self._wrap(f, P_POWER))
         text = "*".join(numer) if numer else "1"
@@ -414,7 +422,7 @@ class ElemPow(Expr):
 
 
 def _exponent_text(e: Expr) -> str:
-    text = str(e)
+    text = e.text()
     if isinstance(e, Num) and "/" not in text:
         return text  # the grammar takes a signed exponent: x^-1
     return text if e.precedence >= P_POWER else f"({text})"
@@ -455,7 +463,7 @@ class Call(Expr):
         return (self.arg,)
 
     def _print(self):
-        return f"{self.fn}({self.arg})"
+        return f"{self.fn}({self.arg.text()})"
 
 
 class Abstract(Expr):
@@ -477,7 +485,7 @@ class Abstract(Expr):
         return (self.arg,)
 
     def _print(self):
-        return f"{self.PREFIX[self.order]}{self.name}({self.arg})"
+        return f"{self.PREFIX[self.order]}{self.name}({self.arg.text()})"
 
 
 NODE_TYPES = (Var, Num, Fill, Eye, Add, Mul, Hadamard, Pow, MatPow, ElemPow, Transpose,
@@ -606,7 +614,7 @@ def _merge_scalars(coef: Number, scalars: list) -> tuple[Number, list]:
             out.extend(p.scalars)
         else:
             out.append(p)
-    out.sort(key=lambda s: (isinstance(s, Mul), str(s)))
+    out.sort(key=lambda s: (isinstance(s, Mul), s.text()))
     return coef, out
 
 
@@ -801,7 +809,7 @@ def add(*terms: Expr) -> Expr:
 
 def _term_key(t: Expr):
     c, base = split_coef(t)
-    return (c < 0, not isinstance(base, (Num, Fill, Eye)), str(base), c)
+    return (c < 0, not isinstance(base, (Num, Fill, Eye)), base.text().replace("'", "~"), c)
 
 
 def sub(a: Expr, b: Expr) -> Expr:
@@ -872,7 +880,7 @@ def hadamard(*factors: Expr) -> Expr:
         core = out[0]
     else:
         out.sort(key=lambda f: (isinstance(f, ElemPow) and isinstance(f.exp, Num)
-                                and f.exp.value < 0, str(f)))
+                                and f.exp.value < 0, f.text()))
         core = Hadamard(tuple(out), shape)
     return make_mul(coef, scalars, [core])
 
@@ -1012,7 +1020,7 @@ def transpose(a: Expr) -> Expr:
 
 
 def _primes(e: Expr) -> int:
-    return str(e).count("'")
+    return e.text().count("'")
 
 
 def call(fn: str, arg: Expr) -> Expr:

@@ -109,7 +109,7 @@ def factor_sum(n: Expr) -> Expr:
                 if len(idx) < 2:
                     continue
                 cand = _factored(n, f, idx, side)
-                if cand is not None and cand.cost < n.cost and (
+                if cand is not None and cand.cost <= n.cost and (
                         best is None or cand.cost < best.cost):
                     best = cand
         common = _common_scalars(n)

@@ -1,0 +1,139 @@
+"""The public API: ``diff``/``gradient`` and the :class:`Result` they return.
+
+Every entry point turns any failure on user input into a :class:`MatcalcError`
+subclass; no other exception type escapes for any input string.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+
+from . import expr as E
+from .calculus import Step, reverse_sweep
+from .errors import (LimitError, MatcalcError, NotDifferentiableError, ParseError,
+                     ShapeError)
+from .limits import LIMITS
+from .parse import parse_typed
+from .simplify import simplify
+
+
+def guarded(fn):
+    """Let only ``MatcalcError`` out: a deep input or an engine bug becomes one too."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MatcalcError:
+            raise
+        except RecursionError:
+            raise LimitError("the expression is too deeply nested to process; see "
+                             "matcalc.LIMITS.max_depth") from None
+        except MemoryError:
+            raise LimitError("the result is too large to build in memory") from None
+        except Exception as exc:  # an engine bug: never a traceback for the user
+            raise MatcalcError(f"internal error ({type(exc).__name__}: {exc}); please "
+                               "report this input") from exc
+    return wrapper
+
+
+@dataclass
+class Result:
+    """A derivative with everything known about it.
+
+    ``expr`` is the derivative as an expression (``str(r.expr)`` is flat and parses
+    back); ``str(r)`` is the human form; ``steps`` the derivation; ``evaluate`` and
+    ``check`` give numbers.
+    """
+    kind: str
+    input: str
+    wrt: str
+    vars: dict
+    function: E.Expr
+    variable: E.Var
+    expr: E.Expr
+    steps: list = field(default_factory=list)
+    variables: dict = field(default_factory=dict)
+    functions: set = field(default_factory=set)
+
+    def __str__(self) -> str:
+        return str(self.expr)
+
+    def latex(self) -> str:
+        """The derivative in LaTeX."""
+        from .printing import latex
+        return latex(self.expr)
+
+    @guarded
+    def evaluate(self, values: dict):
+        """The derivative's value: same shape as the variable (a float for a scalar)."""
+        from .numeric import evaluate
+        return evaluate(self.expr, values, self.variables)
+
+    @guarded
+    def check(self, points: int = 3, seed: int | None = 0):
+        """Compare with central finite differences at random points in the domain."""
+        from .numeric import check_gradient
+        return check_gradient(self.function, self.expr, self.variable, self.variables,
+                              self.functions, points=points, seed=seed)
+
+    def to_json(self, check=None) -> dict:
+        return {
+            "input": self.input,
+            "wrt": self.wrt,
+            "vars": dict(self.vars),
+            "result": {"text": str(self.expr), "latex": self.latex()},
+            "steps": [str(s) for s in self.steps],
+            "check": None if check is None else check.to_json(),
+        }
+
+
+def _check_wrt(wrt) -> str:
+    if not isinstance(wrt, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", wrt):
+        raise ParseError(f"the variable to differentiate by must be a name, not {wrt!r}")
+    return wrt
+
+
+def _check_size(e: E.Expr) -> None:
+    count = sum(1 for _ in E.walk(e))
+    if count > LIMITS.max_result_nodes:
+        raise LimitError(f"the result has {count} distinct subexpressions; the limit is "
+                         f"matcalc.LIMITS.max_result_nodes = {LIMITS.max_result_nodes}")
+
+
+@guarded
+def gradient(expression: str, wrt: str, vars: dict | None = None) -> Result:
+    """The gradient of a scalar expression, shaped like the variable.
+
+    >>> str(gradient("g(W*x+b)", "W"))
+    "∇g(W*x + b)*x'"
+    >>> str(gradient("x'*S*x", "x", vars={"S": "symmetric"}))
+    '2*S*x'
+    """
+    wrt = _check_wrt(wrt)
+    parsed = parse_typed(expression, vars, wrt=(wrt,))
+    f = parsed.expr
+    if not f.is_scalar:
+        raise ShapeError(f"the gradient needs a scalar expression, but {expression} is "
+                         f"{E.shape_text(f.shape)}; use jacobian for vector-valued "
+                         "expressions", expression, (0, len(expression)))
+    var = parsed.variables[wrt]
+    steps: list = []
+    g = reverse_sweep(f, var, steps=steps, simplify=simplify)
+    _check_size(g)
+    steps.append(Step(f"∂L/∂{wrt} = {g}"))
+    return Result("gradient", expression, wrt, dict(vars or {}), f, var, g,
+                  [str(s) for s in steps], parsed.variables, parsed.functions)
+
+
+diff = gradient
+
+
+@guarded
+def parse(text: str, vars: dict | None = None, shape=None) -> E.Expr:
+    """Parse text into a typed, canonical expression (see :func:`matcalc.parse.parse`).
+
+    >>> str(parse("(A*B)'"))
+    "B'*A'"
+    """
+    return parse_typed(text, vars, shape=shape).expr

@@ -1,0 +1,552 @@
+"""Numbers: evaluating expressions with NumPy, drawing test points, checking derivatives.
+
+Values follow SPEC §5: a scalar is a float, a vector a 1-D array, a matrix a 2-D array,
+an abstract function ``g`` a callable (with optional ``"∇g"`` and ``"∇²g"`` entries for
+its gradient and Hessian; without them they are taken by central differences).
+Internally every value is a 2-D array, so that vectors are columns.
+
+The checker compares a derivative with central finite differences of the function
+itself, at random points inside the domain: sizes are distinct for distinct symbolic
+dimensions (no accidental square matrices), matrices under ``inv/det/logdet`` are
+well-conditioned with positive determinant, symmetric variables are positive definite,
+arguments of ``log``/``sqrt`` are positive, and points near a kink of ``abs``, ``relu``,
+``sign`` or ``norm1`` are drawn again.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import expr as E
+from .errors import EvaluationError, MatcalcError
+
+FD_STEP = 1e-6
+TOLERANCE = 1e-5
+
+
+# ---------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------
+
+def _stable_sigmoid(u):
+    return np.exp(-np.logaddexp(0.0, -u))
+
+
+def _softmax(u):
+    z = np.exp(u - u.max())
+    return z / z.sum()
+
+
+NUMPY_ELEMENTWISE: dict[str, Callable] = {
+    "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tan": np.tan,
+    "arcsin": np.arcsin, "arccos": np.arccos, "arctan": np.arctan, "sinh": np.sinh,
+    "cosh": np.cosh, "tanh": np.tanh, "abs": np.abs, "sign": np.sign, "sqrt": np.sqrt,
+    "relu": lambda u: np.maximum(u, 0.0), "sigmoid": _stable_sigmoid,
+    "softplus": lambda u: np.logaddexp(0.0, u),
+}
+
+
+def _logdet(a):
+    sign, value = np.linalg.slogdet(a)
+    return value if sign > 0 else np.nan
+
+
+NUMPY_MATRIX: dict[str, Callable] = {
+    "tr": lambda a: np.array([[np.trace(a)]]),
+    "det": lambda a: np.array([[np.linalg.det(a)]]),
+    "logdet": lambda a: np.array([[_logdet(a)]]),
+    "inv": np.linalg.inv,
+    "diag": lambda a: np.diag(a[:, 0]) if a.shape[1] == 1 else np.diag(a)[:, None],
+    "sum": lambda a: np.array([[a.sum()]]),
+    "norm1": lambda a: np.array([[np.abs(a).sum()]]),
+    "norm2": lambda a: np.array([[np.sqrt((a * a).sum())]]),
+    "softmax": _softmax,
+    "logsumexp": lambda a: np.array([[a.max() + np.log(np.exp(a - a.max()).sum())]]),
+}
+
+
+def to_user(a: np.ndarray, shape) -> object:
+    """Internal 2-D value -> what users see: float, 1-D vector or 2-D matrix."""
+    if E.is_scalar_shape(shape):
+        return float(a.reshape(-1)[0])
+    if shape[1] == 1:
+        return a[:, 0].copy()
+    return a
+
+
+def from_user(name: str, v, shape) -> np.ndarray:
+    """A user value -> internal 2-D array, checked against the variable's kind."""
+    if callable(v):
+        raise EvaluationError(f"{name} is a variable; its value must be a number or array")
+    try:
+        a = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        raise EvaluationError(f"the value of {name} is not numeric") from None
+    if E.is_scalar_shape(shape):
+        if a.size != 1:
+            raise EvaluationError(f"{name} is a scalar, but its value has shape {a.shape}")
+        return a.reshape(1, 1)
+    if shape[1] == 1:
+        if a.ndim == 2 and a.shape[1] == 1:
+            a = a[:, 0]
+        if a.ndim != 1:
+            raise EvaluationError(f"{name} is a vector: give a 1-D array, not shape {a.shape}")
+        return a.reshape(-1, 1)
+    if a.ndim != 2:
+        raise EvaluationError(f"{name} is a matrix: give a 2-D array, not shape {a.shape}")
+    return a
+
+
+class Evaluator:
+    """Evaluates expressions at one point (values bound once, dims bound from them)."""
+
+    def __init__(self, values: dict, variables: dict[str, E.Var] | None = None):
+        self.values = dict(values)
+        self.variables = dict(variables or {})
+        self.dims: dict[str, int] = {}
+        self.arrays: dict[str, np.ndarray] = {}
+        self.memo: dict = {}
+
+    def bind(self, var: E.Var) -> np.ndarray:
+        if var.name in self.arrays:
+            return self.arrays[var.name]
+        if var.name not in self.values:
+            raise EvaluationError(f"no value given for {var.name}")
+        a = from_user(var.name, self.values[var.name], var.shape)
+        for d, size in zip(var.shape, a.shape):
+            self._bind_dim(d, size, var.name)
+        if var.symmetric and not np.allclose(a, a.T, rtol=1e-10, atol=1e-12):
+            raise EvaluationError(f"{var.name} is declared symmetric, but its value is not")
+        self.arrays[var.name] = a
+        return a
+
+    def _bind_dim(self, d, size: int, name: str) -> None:
+        if isinstance(d, int):
+            if d != size:
+                raise EvaluationError(f"{name} has size {size} where {d} is required")
+            return
+        known = self.dims.get(d)
+        if known is None:
+            self.dims[d] = size
+        elif known != size:
+            raise EvaluationError(f"dimension {d} is {known} elsewhere but {size} in {name}")
+
+    def size(self, d) -> int:
+        if isinstance(d, int):
+            return d
+        if d not in self.dims:
+            for v in self.variables.values():
+                if d in v.shape and v.name in self.values:
+                    self.bind(v)
+        if d not in self.dims:
+            raise EvaluationError(f"the size {d} cannot be determined from the values given")
+        return self.dims[d]
+
+    def __call__(self, e: E.Expr) -> np.ndarray:
+        # bind every variable first so that sizes are known before constants need them
+        for n in E.walk(e):
+            if isinstance(n, E.Var):
+                self.bind(n)
+        stack = [(e, False)]
+        memo = self.memo
+        while stack:
+            n, done = stack.pop()
+            if n in memo:
+                continue
+            if not done:
+                stack.append((n, True))
+                stack.extend((c, False) for c in n.children() if c not in memo)
+                continue
+            with np.errstate(all="ignore"):
+                memo[n] = self._eval(n, [memo[c] for c in n.children()])
+        return memo[e]
+
+    def _eval(self, n: E.Expr, args: list) -> np.ndarray:
+        if isinstance(n, E.Var):
+            return self.bind(n)
+        if isinstance(n, E.Num):
+            return np.array([[float(n.value)]])
+        if isinstance(n, E.Fill):
+            return np.full((self.size(n.shape[0]), self.size(n.shape[1])), float(n.value))
+        if isinstance(n, E.Eye):
+            return np.eye(self.size(n.shape[0]))
+        if isinstance(n, E.Add):
+            out = args[0]
+            for a in args[1:]:
+                out = out + a
+            return out
+        if isinstance(n, E.Mul):
+            k = len(n.scalars)
+            s = float(n.coef)
+            for a in args[:k]:
+                s = s * a[0, 0]
+            chain = args[k:]
+            if not chain:
+                return np.array([[s]])
+            prod = chain[0] if len(chain) == 1 else np.linalg.multi_dot(chain)
+            return s * prod
+        if isinstance(n, E.Hadamard):
+            out = args[0]
+            for a in args[1:]:
+                out = out * a
+            return out
+        if isinstance(n, (E.Pow, E.ElemPow)):
+            return np.power(args[0], args[1][0, 0])
+        if isinstance(n, E.MatPow):
+            return np.linalg.matrix_power(args[0], n.k)
+        if isinstance(n, E.Transpose):
+            return args[0].T
+        if isinstance(n, E.Call):
+            fn = NUMPY_ELEMENTWISE.get(n.fn)
+            if fn is not None:
+                return fn(args[0])
+            try:
+                return NUMPY_MATRIX[n.fn](args[0])
+            except np.linalg.LinAlgError:
+                raise EvaluationError(f"{n.arg} is singular at this point") from None
+        if isinstance(n, E.Abstract):
+            return self._abstract(n, args[0])
+        raise EvaluationError(f"cannot evaluate {n}")  # pragma: no cover
+
+    def _abstract(self, n: E.Abstract, u: np.ndarray) -> np.ndarray:
+        f = self.values.get(n.name)
+        key = E.Abstract.PREFIX[n.order] + n.name
+        given = self.values.get(key)
+        shape = n.arg.shape
+        if given is None and not callable(f):
+            raise EvaluationError(f"no function given for {n.name}: bind {n.name!r} to a "
+                                  "callable in the values")
+        user_u = to_user(u, shape)
+        if given is not None:
+            if not callable(given):
+                raise EvaluationError(f"{key} must be a callable")
+            out = np.asarray(given(user_u), dtype=float)
+        elif n.order == 0:
+            out = np.asarray(f(user_u), dtype=float)
+        elif n.order == 1:
+            out = numeric_gradient(lambda v: float(f(to_user(v, shape))), u)
+        else:
+            grad = self.values.get("∇" + n.name)
+            if grad is not None:
+                g1 = lambda v: from_user("∇" + n.name, grad(to_user(v, shape)), shape)
+            else:
+                g1 = lambda v: numeric_gradient(lambda w: float(f(to_user(w, shape))), v)
+            out = numeric_jacobian(g1, u)
+        target = (u.shape[0], u.shape[0]) if n.order == 2 else (1, 1) if n.order == 0 \
+            else u.shape
+        try:
+            return out.reshape(target)
+        except ValueError:
+            raise EvaluationError(f"{key}(...) returned shape {out.shape}; "
+                                  f"expected {target}") from None
+
+
+def evaluate(e: E.Expr, values: dict, variables: dict | None = None):
+    """Value of ``e`` at ``values``: float, 1-D or 2-D array.
+
+    >>> from matcalc import parse
+    >>> float(evaluate(parse("x'*x"), {"x": [1.0, 2.0]}))
+    5.0
+    """
+    try:
+        return to_user(Evaluator(values, variables)(e), e.shape)
+    except MatcalcError:
+        raise
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise EvaluationError(f"evaluation failed: {exc}") from None
+
+
+def numeric_gradient(f: Callable[[np.ndarray], float], x: np.ndarray,
+                     h: float = FD_STEP) -> np.ndarray:
+    """Central differences of a scalar function of an array, entry by entry."""
+    g = np.zeros_like(x, dtype=float)
+    for idx in np.ndindex(*x.shape):
+        step = np.zeros_like(x, dtype=float)
+        step[idx] = h
+        g[idx] = (f(x + step) - f(x - step)) / (2 * h)
+    return g
+
+
+def numeric_jacobian(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                     h: float = FD_STEP) -> np.ndarray:
+    """Central differences of an array function: entry (i, j) = ∂f_i/∂x_j (flattened)."""
+    cols = []
+    for idx in np.ndindex(*x.shape):
+        step = np.zeros_like(x, dtype=float)
+        step[idx] = h
+        cols.append(((f(x + step) - f(x - step)) / (2 * h)).reshape(-1))
+    return np.array(cols).T
+
+
+# ---------------------------------------------------------------------------
+# test points
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Domain:
+    """What the points of an expression must satisfy, read off the expression."""
+    positive: set = field(default_factory=set)      # variables under log, sqrt, ^0.5, 1/x
+    conditioned: set = field(default_factory=set)   # square variables under inv/det/logdet
+    kinks: list = field(default_factory=list)       # arguments of abs, sign, relu, norm1
+    positive_args: list = field(default_factory=list)
+    matrix_args: list = field(default_factory=list)  # arguments of inv, det, logdet
+    logdet_args: list = field(default_factory=list)
+
+
+def domain_of(e: E.Expr) -> Domain:
+    d = Domain()
+    for n in E.walk(e):
+        if isinstance(n, E.Call):
+            if n.fn in ("abs", "sign", "relu", "norm1"):
+                d.kinks.append(n.arg)
+            elif n.fn in ("log", "sqrt"):
+                d.positive_args.append(n.arg)
+                d.positive.update(E.free_vars(n.arg))
+            elif n.fn in ("inv", "det", "logdet"):
+                d.matrix_args.append(n.arg)
+                d.conditioned.update(v.name for v in E.free_vars(n.arg).values()
+                                     if v.shape[0] == v.shape[1])
+                if n.fn == "logdet":
+                    d.logdet_args.append(n.arg)
+        elif isinstance(n, (E.Pow, E.ElemPow)) and isinstance(n.exp, E.Num):
+            v = n.exp.value
+            if v < 0 or (not isinstance(v, float) and v.denominator != 1):
+                d.positive_args.append(n.base)
+                d.positive.update(E.free_vars(n.base))
+            if v < 0:
+                d.kinks.append(n.base)  # keep away from division by zero
+    return d
+
+
+def draw_value(var: E.Var, sizes: dict, rng: np.random.Generator, positive: bool,
+               conditioned: bool):
+    """A random value for ``var`` (user form)."""
+    shape = tuple(sizes[d] if isinstance(d, str) else d for d in var.shape)
+    if var.symmetric or (conditioned and shape[0] == shape[1] and shape[0] > 1):
+        n = shape[0]
+        a = rng.normal(size=(n, n)) / math.sqrt(n)
+        if var.symmetric:
+            m = a @ a.T / 2 + np.eye(n)  # symmetric positive definite
+        else:
+            m = np.eye(n) + 0.4 * a      # well-conditioned, det > 0 most of the time
+        if positive:
+            m = np.abs(m) + np.eye(n)
+        return m
+    if positive:
+        a = rng.uniform(0.5, 1.5, size=shape)
+    else:
+        a = rng.normal(size=shape)
+        a = np.where(np.abs(a) < 0.1, np.sign(a + 1e-300) * 0.1 + a, a)
+    if E.is_scalar_shape(shape):
+        return float(a.reshape(-1)[0])
+    if var.shape[1] == 1:
+        return a[:, 0]
+    return a
+
+
+def random_test_function(shape: tuple, rng: np.random.Generator) -> dict:
+    """A smooth scalar function of an array with exact gradient and Hessian.
+
+    g(u) = sum(a .* sin(u)) + (b:u)^2 / 2, so ∇g = a.*cos(u) + (b:u) b and
+    ∇²g = diag(-a.*sin(u)) + b b' (for a vector u).
+    """
+    a = rng.uniform(0.5, 1.5, size=shape)
+    b = rng.normal(size=shape) / max(1, int(np.prod(shape)))
+
+    def g(u):
+        u = np.asarray(u, dtype=float).reshape(shape)
+        return float((a * np.sin(u)).sum() + 0.5 * (b * u).sum() ** 2)
+
+    def grad(u):
+        u = np.asarray(u, dtype=float).reshape(shape)
+        return a * np.cos(u) + (b * u).sum() * b
+
+    def hess(u):
+        u = np.asarray(u, dtype=float).reshape(-1)
+        return np.diag(-(a.reshape(-1)) * np.sin(u)) + np.outer(b.reshape(-1), b.reshape(-1))
+
+    return {"g": g, "∇g": grad, "∇²g": hess}
+
+
+def dims_of(*exprs: E.Expr) -> list[str]:
+    out = set()
+    for e in exprs:
+        for n in E.walk(e):
+            out.update(d for d in n.shape if isinstance(d, str))
+    return sorted(out)
+
+
+def size_assignments(dims: list[str], rng: np.random.Generator, count: int = 4):
+    """Distinct sizes for distinct dimensions: ascending, descending, then shuffled."""
+    base = list(range(2, 2 + len(dims)))
+    yield dict(zip(dims, base))
+    if len(dims) > 1:
+        yield dict(zip(dims, reversed(base)))
+        for _ in range(count - 2):
+            perm = list(rng.permutation(base))
+            yield dict(zip(dims, (int(p) for p in perm)))
+
+
+@dataclass
+class Point:
+    values: dict
+    sizes: dict
+
+
+def valid_point(function: E.Expr, domain: Domain, ev: Evaluator) -> bool:
+    """Is the function finite here, away from kinks, with well-conditioned matrices?"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            value = ev(function)
+        except MatcalcError:
+            return False
+        if not np.all(np.isfinite(value)):
+            return False
+        for u in domain.kinks:
+            if np.min(np.abs(ev(u))) < 1e-3:
+                return False
+        for u in domain.positive_args:
+            if np.min(ev(u)) <= 1e-3:
+                return False
+        for m in domain.matrix_args:
+            a = ev(m)
+            if not np.all(np.isfinite(a)) or np.linalg.cond(a) > 1e6:
+                return False
+        for m in domain.logdet_args:
+            if np.linalg.det(ev(m)) <= 0:
+                return False
+    return True
+
+
+def draw_points(function: E.Expr, variables: dict[str, E.Var], functions: set,
+                rng: np.random.Generator, count: int, extra_dims: list[str] = (),
+                attempts: int = 40) -> list[Point]:
+    """``count`` random points inside the domain of ``function``."""
+    domain = domain_of(function)
+    dims = sorted(set(dims_of(function, *variables.values())) | set(extra_dims))
+    points: list[Point] = []
+    for sizes in size_assignments(dims, rng):
+        points = []
+        for attempt in range(attempts * count):
+            everything_positive = attempt >= attempts // 2
+            values = {}
+            for name, var in variables.items():
+                values[name] = draw_value(var, sizes, rng,
+                                          everything_positive or name in domain.positive,
+                                          name in domain.conditioned)
+            for fname in functions:
+                arg_shapes = {tuple(sizes.get(d, d) if isinstance(d, str) else d
+                                    for d in n.arg.shape)
+                              for n in E.walk(function)
+                              if isinstance(n, E.Abstract) and n.name == fname}
+                if len(arg_shapes) != 1:
+                    raise EvaluationError(f"{fname} is applied to arguments of different "
+                                          "shapes; the checker cannot make one test "
+                                          "function for it")
+                (shape,) = arg_shapes
+                tf = random_test_function(shape, rng)
+                values[fname] = tf["g"]
+                values["∇" + fname] = tf["∇g"]
+                values["∇²" + fname] = tf["∇²g"]
+            ev = Evaluator(values, variables)
+            if valid_point(function, domain, ev):
+                points.append(Point(values, sizes))
+                if len(points) == count:
+                    return points
+    raise EvaluationError("could not find points inside the domain of the expression to "
+                          "check at; give values to evaluate() instead")
+
+
+# ---------------------------------------------------------------------------
+# the check
+# ---------------------------------------------------------------------------
+
+@dataclass
+class CheckReport:
+    """Outcome of comparing a derivative with finite differences."""
+    passed: bool
+    worst_error: float
+    sizes: dict
+    points: int
+    tolerance: float = TOLERANCE
+    mismatches: list = field(default_factory=list)  # (what, analytic, numeric)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        sizes = ", ".join(f"{k}={v}" for k, v in sorted(self.sizes.items())) or "none"
+        verdict = "passed" if self.passed else "FAILED"
+        text = (f"check {verdict}: worst error {self.worst_error:.1e} (tolerance "
+                f"{self.tolerance:.0e}) at {self.points} random points; sizes {sizes}")
+        if self.mismatches:
+            rows = [f"  {what}: analytic {a:.10g}  numeric {n:.10g}"
+                    for what, a, n in self.mismatches[:8]]
+            text += "\n" + "\n".join(rows)
+        return text
+
+    def to_json(self) -> dict:
+        return {"passed": self.passed, "worst_error": self.worst_error,
+                "tolerance": self.tolerance, "sizes": self.sizes, "points": self.points}
+
+
+def basis_directions(var: E.Var, shape: tuple):
+    """(label, direction) pairs spanning the variable's space (symmetric for symmetric)."""
+    if var.symmetric:
+        n = shape[0]
+        for i in range(n):
+            for j in range(i, n):
+                d = np.zeros(shape)
+                d[i, j] = d[j, i] = 1.0
+                yield f"[{i},{j}]", d
+        return
+    for idx in np.ndindex(*shape):
+        d = np.zeros(shape)
+        d[idx] = 1.0
+        yield "[" + ",".join(str(i) for i in idx) + "]", d
+
+
+def error_measure(analytic: float, numeric: float) -> float:
+    """Relative error, absolute below magnitude 1."""
+    return abs(analytic - numeric) / max(1.0, abs(analytic), abs(numeric))
+
+
+def check_gradient(function: E.Expr, gradient: E.Expr, var: E.Var,
+                   variables: dict[str, E.Var], functions: set, points: int = 3,
+                   seed: int | None = 0, tolerance: float = TOLERANCE) -> CheckReport:
+    """Compare ``gradient`` (of the scalar ``function`` w.r.t. ``var``) with central
+    differences of ``function`` along every basis direction, at random points."""
+    rng = np.random.default_rng(seed)
+    variables = dict(variables)
+    variables.setdefault(var.name, var)
+    pts = draw_points(function, variables, functions, rng, points,
+                      extra_dims=dims_of(gradient))
+    worst = 0.0
+    mismatches = []
+    for p in pts:
+        ev = Evaluator(p.values, variables)
+        g = ev(gradient)
+        x0 = ev.bind(var)
+
+        def f_at(x):
+            vals = dict(p.values)
+            vals[var.name] = to_user(x, var.shape)
+            return float(Evaluator(vals, variables)(function)[0, 0])
+
+        for label, d in basis_directions(var, x0.shape):
+            h = FD_STEP * max(1.0, float(np.abs(x0).max()))
+            numeric = (f_at(x0 + h * d) - f_at(x0 - h * d)) / (2 * h)
+            analytic = float((g * d).sum())
+            err = error_measure(analytic, numeric)
+            if not np.isfinite(err):
+                err = math.inf
+            worst = max(worst, err)
+            if err > tolerance:
+                mismatches.append((f"∂/∂{var.name}{label}", analytic, numeric))
+    return CheckReport(worst <= tolerance, worst, dict(pts[0].sizes), len(pts), tolerance,
+                       mismatches)
