@@ -1,0 +1,52 @@
+"""Shared helpers: numeric comparison of expressions at random points."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.numeric import Evaluator, draw_points, dims_of
+from matcalc.parse import parse_typed
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def load_examples() -> list[dict]:
+    """The worked cases of ../shared/examples.json (empty when shared/ is absent)."""
+    path = SHARED / "examples.json"
+    if not path.exists():
+        return []
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def token_count(text: str) -> int:
+    from matcalc.expr import TOKEN_RE
+    return len(TOKEN_RE.findall(text))
+
+
+def values_equal(result: matcalc.Result, other_text: str, symmetric: bool = False,
+                 points: int = 3, seed: int = 1) -> float:
+    """Largest relative difference between ``result.expr`` and ``other_text`` (parsed with
+    the result's declarations) at random points of the function's domain."""
+    rng = np.random.default_rng(seed)
+    pts = draw_points(result.function, dict(result.variables), result.functions, rng,
+                      points, extra_dims=dims_of(result.expr))
+    worst = 0.0
+    for p in pts:
+        values = dict(p.values)
+        a = np.atleast_1d(np.asarray(result.evaluate(values), dtype=float))
+        # sizes the other text cannot infer (a lone eye) come from the result's value
+        size = a.reshape(a.shape[0], -1).shape
+        shape = tuple(d if d != 1 else 1 for d in size) if a.ndim == 2 else (size[0], 1)
+        other = parse_typed(other_text, result.vars, shape=shape)
+        b = Evaluator(values, other.variables)(other.expr)
+        b = np.asarray(b, dtype=float).reshape(a.shape)
+        if symmetric:
+            a, b = (a + a.T) / 2, (b + b.T) / 2
+        scale = max(1.0, float(np.abs(a).max()), float(np.abs(b).max()))
+        worst = max(worst, float(np.abs(a - b).max()) / scale)
+    return worst
