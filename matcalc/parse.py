@@ -9,6 +9,7 @@ canonical constructors of :mod:`matcalc.expr`.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -234,8 +235,8 @@ class Dims:
     def names(self) -> dict[DimVar, object]:
         """Final value of every root: a user name, a fresh letter, or an integer."""
         used = set(self.named) | self.reserved
-        pool = (n for n in DIM_NAMES + tuple(f"n{i}" for i in range(1, 10 ** 6))
-                if n not in used)
+        candidates = itertools.chain(DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
+        pool = (n for n in candidates if n not in used)
         out: dict = {}
         for d in self.created:
             r = self.find(d)
@@ -407,6 +408,9 @@ class _Typer:
                 raise self.error(ParseError, f"{name} is a function: write {name}(...)", n.span)
             return self.var_shape(name, n.span)
         if k == "transpose":
+            # b' of an undeclared a–g name: transposing a scalar is a no-op nobody
+            # writes, so b is taken to be a vector (b'*x), as matrixcalculus.org does
+            self._note_promotion(n.args[0], None)
             r, c = self.shape(n.args[0])
             return (c, r)
         if k == "unary":
@@ -482,13 +486,13 @@ class _Typer:
         raise AssertionError(op)  # pragma: no cover
 
     def _note_promotion(self, scalar: Node, other_shape) -> None:
-        """Remember an undeclared a–g name broadcast-added to a column vector."""
+        """Remember an undeclared a–g name added to a column vector or transposed."""
         if scalar.kind == "transpose":
             scalar = scalar.args[0]
         if (scalar.kind == "name" and scalar.value not in self.decls
                 and scalar.value not in E.RESERVED and default_kind(scalar.value) == "scalar"
-                and self.dims.find(other_shape[1]) == 1
-                and self.dims.find(other_shape[0]) != 1):
+                and (other_shape is None or (self.dims.find(other_shape[1]) == 1
+                                             and self.dims.find(other_shape[0]) != 1))):
             self.promote.add(scalar.value)
 
     def _arity(self, n: Node, count: int = 1):

@@ -306,8 +306,14 @@ def _applied(command: str) -> Callable[[Expr], str]:
 
 
 def _norm(p: int) -> Callable[[Expr], str]:
+    """``norm1``/``norm2``: of a vector ``_1``/``_2``; of a matrix, where those subscripts
+    would mean induced norms, the entrywise ``_{1,1}`` and the Frobenius ``_F``."""
+    matrix_subscript = {1: "1,1", 2: "F"}[p]
+
     def rule(arg: Expr) -> str:
-        return rf"\left\lVert {latex(arg)} \right\rVert_{{{p}}}"
+        is_matrix = arg.shape[0] != 1 and arg.shape[1] != 1
+        sub = matrix_subscript if is_matrix else p
+        return rf"\left\lVert {latex(arg)} \right\rVert_{{{sub}}}"
     return rule
 
 
