@@ -238,13 +238,15 @@ def _rule_name(n: Expr) -> str:
 
 
 def _d(n: Expr) -> str:
-    return f"d{n}" if isinstance(n, E.Var) else f"d({n})"
+    return f"d{n.text()}" if isinstance(n, E.Var) else f"d({n.text()})"
 
 
 def _term(g: Expr, n: Expr) -> str:
+    """``G : dN`` for the frontier of the differential; a sum G is parenthesised."""
     if E.is_one(g):
         return _d(n)
-    return f"{g} : {_d(n)}"
+    text = g.text() if not isinstance(g, E.Add) else f"({g.text()})"
+    return f"{text} : {_d(n)}"
 
 
 def topological_order(root: Expr, depends: dict) -> list[Expr]:
