@@ -104,10 +104,11 @@ def from_user(name: str, v, shape) -> np.ndarray:
 class Evaluator:
     """Evaluates expressions at one point (values bound once, dims bound from them)."""
 
-    def __init__(self, values: dict, variables: dict[str, E.Var] | None = None):
+    def __init__(self, values: dict, variables: dict[str, E.Var] | None = None,
+                 sizes: dict[str, int] | None = None):
         self.values = dict(values)
         self.variables = dict(variables or {})
-        self.dims: dict[str, int] = {}
+        self.dims: dict[str, int] = dict(sizes or {})
         self.arrays: dict[str, np.ndarray] = {}
         self.memo: dict = {}
 
@@ -453,7 +454,7 @@ def draw_points(function: E.Expr, variables: dict[str, E.Var], functions: set,
                 values[fname] = tf["g"]
                 values["∇" + fname] = tf["∇g"]
                 values["∇²" + fname] = tf["∇²g"]
-            ev = Evaluator(values, variables)
+            ev = Evaluator(values, variables, sizes)
             if valid_point(function, domain, ev):
                 points.append(Point(values, sizes))
                 if len(points) == count:
@@ -529,14 +530,14 @@ def check_gradient(function: E.Expr, gradient: E.Expr, var: E.Var,
     worst = 0.0
     mismatches = []
     for p in pts:
-        ev = Evaluator(p.values, variables)
+        ev = Evaluator(p.values, variables, p.sizes)
         g = ev(gradient)
         x0 = ev.bind(var)
 
         def f_at(x):
             vals = dict(p.values)
             vals[var.name] = to_user(x, var.shape)
-            return float(Evaluator(vals, variables)(function)[0, 0])
+            return float(Evaluator(vals, variables, p.sizes)(function)[0, 0])
 
         for label, d in basis_directions(var, x0.shape):
             h = FD_STEP * max(1.0, float(np.abs(x0).max()))
