@@ -106,7 +106,7 @@ def gradient(expression: str, wrt: str, vars: dict | None = None) -> Result:
     """The gradient of a scalar expression, shaped like the variable.
 
     >>> str(gradient("g(W*x+b)", "W"))
-    "∇g(W*x + b)*x'"
+    "∇g(W*x+b)*x'"
     >>> str(gradient("x'*S*x", "x", vars={"S": "symmetric"}))
     '2*S*x'
     """

@@ -786,7 +786,7 @@ def add(*terms: Expr) -> Expr:
 
     >>> x = Var("x", ("n", 1))
     >>> str(add(x, scale(2, x), num(1)))
-    '3*x + vector(1)'
+    '1 + 3*x'
     """
     flat: list[Expr] = []
     for t in terms:

@@ -162,7 +162,8 @@ def _fill_symbol(e: Fill, value: Number) -> str:
 
 
 def _latex_fill(e: Fill) -> str:
-    """``vector(0) -> 0``, ``vector(1) -> 1``, ``vector(c) -> c 1``, row vectors transposed."""
+    r"""``vector(1) -> \mathbf{1}``, ``vector(c) -> c \mathbf{1}``,
+    ``vector(0)' -> \mathbf{0}^\top``."""
     v = e.value
     if v in (0, 1):
         return _fill_symbol(e, v)
@@ -182,7 +183,8 @@ def _latex_eye(e: Eye) -> str:
 
 
 def _latex_add(e: Add) -> str:
-    # Unlike the text form, a broadcast scalar keeps its ones: 1 - x.^2 is 1 - x^{∘2}.
+    # Unlike the text form (1 - x.^2), a broadcast scalar keeps its vector of ones:
+    # \mathbf{1} - x^{\circ 2}, since LaTeX has no broadcasting convention to lean on.
     parts = []
     for i, term in enumerate(e.terms):
         coef, base = split_coef(term)
@@ -201,7 +203,7 @@ def _latex_mul(e: Mul) -> str:
     if e.coef < 0:
         return "-" + _wrap(make_mul(-e.coef, e.scalars, e.chain), P_PRODUCT)
     coef_text: list[str] = []
-    numer: list[Expr] = []
+    numer: list[Expr] = []  # scalar factors above the line
     denom: list[Expr] = []
     if e.coef != 1:
         c = e.coef
@@ -213,14 +215,14 @@ def _latex_mul(e: Mul) -> str:
             coef_text.append(latex_number(c))
     for s in e.scalars:
         if isinstance(s, Pow) and isinstance(s.exp, Num) and s.exp.value < 0:
-            denom.append(power(s.base, Num(-s.exp.value)))
+            denom.append(power(s.base, Num(-s.exp.value)))  # a^-k goes below as a^k
         else:
             numer.append(s)
-    numer.extend(e.chain)
-    if denom and not coef_text and len(numer) == 1:
-        numer_text = latex(numer[0])  # \frac groups its numerator: no parentheses
+    factors = numer + list(e.chain)
+    if denom and not coef_text and len(factors) == 1:
+        numer_text = latex(factors[0])  # \frac groups its numerator: no parentheses
     else:
-        pieces = coef_text + [_wrap(f, P_POWER) for f in numer[:len(numer) - len(e.chain)]]
+        pieces = coef_text + [_wrap(s, P_POWER) for s in numer]
         for f in e.chain:
             # c*a.*b reads as (c*a).*b = c*(a.*b): a lone Hadamard needs no parentheses
             lone_hadamard = len(e.chain) == 1 and isinstance(f, Hadamard) and pieces

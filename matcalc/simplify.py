@@ -51,7 +51,7 @@ def simplify(e: Expr) -> Expr:
 
     >>> from matcalc import parse
     >>> str(simplify(parse("B*x + B'*x")))
-    "(B + B')*x"
+    "(B+B')*x"
     """
     memo: dict = {}
     stack = [(e, False)]
