@@ -50,10 +50,22 @@ def test_from_wheel(tmp_path):
 
 @pytest.mark.slow
 def test_from_editable_install(tmp_path):
-    prefix = tmp_path / "prefix"
-    _pip("install", "--no-deps", "--prefix", str(prefix), "-e", str(ROOT), cwd=tmp_path)
-    (site,) = prefix.glob("lib/python*/site-packages")
-    code = f"import site; site.addsitedir({str(site)!r}); " + PROBE
-    where, result = _run(code, cwd=tmp_path)
+    # a separate environment, so that the one running the tests is left untouched
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=300)
+    python = venv / "bin" / "python"
+    _pip("--python", str(python), "install", "--no-deps", "-e", str(ROOT), cwd=tmp_path)
+    import lark
+    import numpy
+    import sympy
+    deps = os.pathsep.join(sorted({str(Path(m.__file__).resolve().parent.parent)
+                                   for m in (lark, numpy, sympy)}))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = deps
+    done = subprocess.run([str(python), "-c", PROBE], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    where, result = done.stdout.splitlines()
     assert Path(where).parent == ROOT / "matcalc"
     assert result == "∇g(W*x+b)*x'"
