@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from . import expr as E
 from .calculus import Step, reverse_sweep
-from .errors import (LimitError, MatcalcError, NotDifferentiableError, ParseError,
+from .errors import (LimitError, MatcalcError, ParseError,
                      ShapeError)
 from .limits import LIMITS
 from .parse import parse_typed

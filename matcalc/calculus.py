@@ -18,7 +18,7 @@ One rule per node type lives in ``ADJOINT_RULES``; the element-wise derivatives 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 

@@ -302,33 +302,44 @@ class Mul(Expr):
             return P_UNARY if inner.precedence > P_PRODUCT else P_PRODUCT
         return P_PRODUCT
 
+    def fraction(self) -> tuple[Number | None, list, list]:
+        """``(coefficient above the line, scalar factors above, factors below)`` of a
+        product with a non-negative coefficient: ``2*a*x/(3*b^2)`` gives
+        ``(2, [a], [3, b^2])``.  Shared by the text and LaTeX printers."""
+        top: Number | None = None
+        above: list[Expr] = []
+        below: list[Expr] = []
+        c = self.coef
+        if c != 1:
+            if "/" in number_text(c):  # 2/3*x prints as 2*x/3
+                if c.numerator != 1:
+                    top = Fraction(c.numerator)
+                below.append(Num(Fraction(c.denominator)))
+            else:
+                top = c
+        for f in self.scalars:
+            if isinstance(f, Pow) and isinstance(f.exp, Num) and f.exp.value < 0:
+                below.append(power(f.base, Num(-f.exp.value)))  # a^-k below as a^k
+            else:
+                above.append(f)
+        return top, above, below
+
+    def lone_hadamard(self, index: int, has_left: bool) -> bool:
+        """c*a.*b reads as (c*a).*b = c*(a.*b): a lone Hadamard needs no parentheses."""
+        return has_left and len(self.chain) == 1 and isinstance(self.chain[index], Hadamard)
+
     def _print(self):
         if self.coef < 0:
             inner = make_mul(-self.coef, self.scalars, self.chain)
             return "-" + self._wrap(inner, P_PRODUCT)
-        numer, denom = [], []
-        if self.coef != 1:
-            c = self.coef
-            if "/" in number_text(c):  # 2/3*x prints as 2*x/3
-                if c.numerator != 1:
-                    numer.append(number_text(Fraction(c.numerator)))
-                denom.append(number_text(Fraction(c.denominator)))
-            else:
-                numer.append(number_text(c))
-        for s in self.scalars:
-            if isinstance(s, Pow) and isinstance(s.exp, Num) and s.exp.value < 0:
-                denom.append(self._wrap(power(s.base, Num(-s.exp.value)), P_POWER))
-            else:
-                numer.append(self._wrap(s, P_POWER))
-        last = len(self.chain) - 1
+        top, above, below = self.fraction()
+        numer = [] if top is None else [number_text(top)]
+        numer.extend(self._wrap(f, P_POWER) for f in above)
         for i, f in enumerate(self.chain):
-            # c*a.*b reads as (c*a).*b = c*(a.*b): a lone Hadamard needs no parentheses
-            if i == last == 0 and isinstance(f, Hadamard) and numer:
-                numer.append(f.text())
-            else:
-                numer.append(self._wrap(f, P_POWER))
+            numer.append(f.text() if self.lone_hadamard(i, bool(numer))
+                         else self._wrap(f, P_POWER))
         text = "*".join(numer) if numer else "1"
-        return text + "".join("/" + d for d in denom)
+        return text + "".join("/" + self._wrap(d, P_POWER) for d in below)
 
 
 class Hadamard(Expr):
@@ -347,15 +358,21 @@ class Hadamard(Expr):
     def children(self):
         return self.factors
 
-    def _print(self):
-        numer, denom = [], []
+    def fraction(self) -> tuple[list, list]:
+        """``(factors above, factors below)``: ``u.^-k`` goes below as ``u.^k``."""
+        above, below = [], []
         for f in self.factors:
             if isinstance(f, ElemPow) and isinstance(f.exp, Num) and f.exp.value < 0:
-                denom.append(self._wrap(elem_power(f.base, Num(-f.exp.value)), P_POWER))
+                below.append(elem_power(f.base, Num(-f.exp.value)))
             else:
-                numer.append(self._wrap(f, P_POWER))
-        text = ".*".join(numer) if numer else str(Fill(1, self.shape))
-        return text + "".join("./" + d for d in denom)
+                above.append(f)
+        return above, below
+
+    def _print(self):
+        above, below = self.fraction()
+        text = ".*".join(self._wrap(f, P_POWER) for f in above) if above \
+            else Fill(Fraction(1), self.shape).text()
+        return text + "".join("./" + self._wrap(d, P_POWER) for d in below)
 
 
 class Pow(Expr):

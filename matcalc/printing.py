@@ -21,7 +21,7 @@ from typing import Callable
 from .expr import (
     P_ATOM, P_POSTFIX, P_POWER, P_PRODUCT, P_UNARY,
     Abstract, Add, Call, ElemPow, Expr, Eye, Fill, Hadamard, MatPow, Mul, Num, Number,
-    Pow, Transpose, Var, elem_power, make_mul, number_text, power, scale, split_coef,
+    Pow, Transpose, Var, make_mul, number_text, scale, split_coef,
 )
 
 
@@ -202,31 +202,15 @@ def _latex_mul(e: Mul) -> str:
     go under a ``\frac``, as in the text form (``2*A*x/(x'*B*x)``)."""
     if e.coef < 0:
         return "-" + _wrap(make_mul(-e.coef, e.scalars, e.chain), P_PRODUCT)
-    coef_text: list[str] = []
-    numer: list[Expr] = []  # scalar factors above the line
-    denom: list[Expr] = []
-    if e.coef != 1:
-        c = e.coef
-        if "/" in number_text(c):  # 2/3*x is \frac{2 x}{3}
-            if c.numerator != 1:
-                coef_text.append(latex_number(Fraction(c.numerator)))
-            denom.append(Num(Fraction(c.denominator)))
-        else:
-            coef_text.append(latex_number(c))
-    for s in e.scalars:
-        if isinstance(s, Pow) and isinstance(s.exp, Num) and s.exp.value < 0:
-            denom.append(power(s.base, Num(-s.exp.value)))  # a^-k goes below as a^k
-        else:
-            numer.append(s)
+    top, numer, denom = e.fraction()
+    coef_text = [] if top is None else [latex_number(top)]
     factors = numer + list(e.chain)
     if denom and not coef_text and len(factors) == 1:
         numer_text = latex(factors[0])  # \frac groups its numerator: no parentheses
     else:
         pieces = coef_text + [_wrap(s, P_POWER) for s in numer]
-        for f in e.chain:
-            # c*a.*b reads as (c*a).*b = c*(a.*b): a lone Hadamard needs no parentheses
-            lone_hadamard = len(e.chain) == 1 and isinstance(f, Hadamard) and pieces
-            pieces.append(latex(f) if lone_hadamard else _wrap(f, P_POWER))
+        for i, f in enumerate(e.chain):
+            pieces.append(latex(f) if e.lone_hadamard(i, bool(pieces)) else _wrap(f, P_POWER))
         numer_text = _juxtapose(pieces) or "1"
     if not denom:
         return numer_text
@@ -247,14 +231,10 @@ def _mul_precedence(e: Mul) -> int:
 
 def _latex_hadamard(e: Hadamard) -> str:
     r"""Factors ``u.^-k`` print as ``\oslash u^{\circ k}``, as in the text form."""
-    numer, denom = [], []
-    for f in e.factors:
-        if isinstance(f, ElemPow) and isinstance(f.exp, Num) and f.exp.value < 0:
-            denom.append(_wrap(elem_power(f.base, Num(-f.exp.value)), P_POWER))
-        else:
-            numer.append(_wrap(f, P_POWER))
-    text = r" \odot ".join(numer) if numer else latex(Fill(Fraction(1), e.shape))
-    return text + "".join(r" \oslash " + d for d in denom)
+    above, below = e.fraction()
+    text = r" \odot ".join(_wrap(f, P_POWER) for f in above) if above \
+        else latex(Fill(Fraction(1), e.shape))
+    return text + "".join(r" \oslash " + _wrap(d, P_POWER) for d in below)
 
 
 def _latex_pow(e: Pow) -> str:

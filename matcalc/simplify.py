@@ -13,7 +13,6 @@ always shorter, each applied only when it lowers the token count (``Expr.cost``)
 from __future__ import annotations
 
 from fractions import Fraction
-from itertools import product
 
 from . import expr as E
 from .expr import Expr, add, call, hadamard, make_mul, mul

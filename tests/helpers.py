@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import matcalc
 from matcalc.numeric import Evaluator, draw_points, dims_of
