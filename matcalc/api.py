@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 
 from . import expr as E
-from .calculus import Step, reverse_sweep
-from .errors import (LimitError, MatcalcError, ParseError,
+from .calculus import Step, jacobian_expr, reverse_sweep
+from .errors import (LimitError, MatcalcError, NotDifferentiableError, ParseError,
                      ShapeError)
 from .limits import LIMITS
 from .parse import parse_typed
@@ -55,6 +55,7 @@ class Result:
     steps: list = field(default_factory=list)
     variables: dict = field(default_factory=dict)
     functions: set = field(default_factory=set)
+    gradient: E.Expr | None = None  # for a Hessian: the gradient it differentiates
 
     def __str__(self) -> str:
         return str(self.expr)
@@ -66,16 +67,33 @@ class Result:
 
     @guarded
     def evaluate(self, values: dict):
-        """The derivative's value: same shape as the variable (a float for a scalar)."""
-        from .numeric import evaluate
-        return evaluate(self.expr, values, self.variables)
+        """The derivative's value.
+
+        A gradient has the variable's shape (a float for a scalar).  A Jacobian or a
+        Hessian is an array of shape ``shape(F) + shape(X)`` (vectors 1-D, scalars 0-D)
+        with entry ``∂F[i..]/∂X[k..]``: a Hessian w.r.t. an m×n matrix is (m,n,m,n).
+        """
+        from .numeric import Evaluator, evaluate, user_array
+        if self.kind == "gradient":
+            return evaluate(self.expr, values, self.variables)
+        ev = Evaluator(values, self.variables)
+        j = ev(self.expr)
+        f_shape = tuple(ev.size(d) for d in self.function_shape)
+        x_shape = ev.bind(self.variable).shape
+        return user_array(j, f_shape, x_shape)
 
     @guarded
     def check(self, points: int = 3, seed: int | None = 0):
         """Compare with central finite differences at random points in the domain."""
-        from .numeric import check_gradient
-        return check_gradient(self.function, self.expr, self.variable, self.variables,
-                              self.functions, points=points, seed=seed)
+        from .numeric import check_derivative
+        return check_derivative(self.kind, self.function, self.expr, self.variable,
+                                self.variables, self.functions, points=points, seed=seed,
+                                gradient=self.gradient)
+
+    @property
+    def function_shape(self) -> tuple:
+        """Shape of what was differentiated: the gradient for a Hessian."""
+        return self.variable.shape if self.kind == "hessian" else self.function.shape
 
     def to_json(self, check=None) -> dict:
         return {
@@ -127,6 +145,56 @@ def gradient(expression: str, wrt: str, vars: dict | None = None) -> Result:
 
 
 diff = gradient
+
+
+@guarded
+def jacobian(expression: str, wrt: str, vars: dict | None = None) -> Result:
+    """The Jacobian ``∂F/∂x`` (m×n, entry (i,j) = ∂F_i/∂x_j); for matrix-valued F or a
+    matrix X, the vec form ``∂vec(F)/∂vec(X)'`` written with ``kron``.
+
+    >>> str(jacobian("tanh(W*x+b)", "x"))
+    '(eye-diag(tanh(W*x+b).^2))*W'
+    >>> str(jacobian("A*X*B", "X"))
+    "kron(B',A)"
+    """
+    wrt = _check_wrt(wrt)
+    parsed = parse_typed(expression, vars, wrt=(wrt,))
+    var = parsed.variables[wrt]
+    steps: list = []
+    j = jacobian_expr(parsed.expr, var, simplify, steps)
+    _check_size(j)
+    steps.append(Step(f"∂F/∂{wrt} = {j}"))
+    return Result("jacobian", expression, wrt, dict(vars or {}), parsed.expr, var, j,
+                  [str(s) for s in steps], parsed.variables, parsed.functions)
+
+
+@guarded
+def hessian(expression: str, wrt: str, vars: dict | None = None) -> Result:
+    """The Hessian of a scalar expression: the Jacobian of its gradient, one symmetric
+    matrix expression (vec form ``∂vec(G)/∂vec(X)'`` for a matrix X).
+
+    >>> str(hessian("x'*A*x", "x"))
+    'A + A\''
+    """
+    wrt = _check_wrt(wrt)
+    parsed = parse_typed(expression, vars, wrt=(wrt,))
+    f = parsed.expr
+    if not f.is_scalar:
+        raise ShapeError(f"the Hessian needs a scalar expression, but {expression} is "
+                         f"{E.shape_text(f.shape)}", expression, (0, len(expression)))
+    var = parsed.variables[wrt]
+    if var.symmetric:
+        raise NotDifferentiableError(
+            f"Hessians with respect to the symmetric matrix {wrt} are not supported; "
+            f"declare {wrt} as a matrix")
+    steps: list = []
+    g = reverse_sweep(f, var, steps=steps, simplify=simplify)
+    steps.append(Step(f"∇f = {g}"))
+    h = jacobian_expr(g, var, simplify, steps, lhs_name="(∇f)")
+    _check_size(h)
+    steps.append(Step(f"d(∇f) = H d{wrt}  so  H = {h}"))
+    return Result("hessian", expression, wrt, dict(vars or {}), f, var, h,
+                  [str(s) for s in steps], parsed.variables, parsed.functions, gradient=g)
 
 
 @guarded

@@ -286,7 +286,7 @@ def dependence(root: Expr, var: E.Var) -> dict:
 
 def reverse_sweep(root: Expr, var: E.Var, seed: Expr = ONE, steps: list | None = None,
                   simplify: Callable[[Expr], Expr] = lambda e: e,
-                  name: str = "L") -> Expr:
+                  lhs: str = "dL") -> Expr:
     """The adjoint of ``var`` in ``seed : d(root)``: the G with ``seed : d(root) = G : dvar``."""
     depends = dependence(root, var)
     if not depends[root]:
@@ -295,7 +295,7 @@ def reverse_sweep(root: Expr, var: E.Var, seed: Expr = ONE, steps: list | None =
     adjoint: dict[Expr, Expr] = {root: seed}
     pending = [root]
     if steps is not None:
-        steps.append(Step(f"d{name} = {_term(seed, root)}"))
+        steps.append(Step(f"{lhs} = {_term(seed, root)}"))
     for node in order:
         if node == var:
             continue
@@ -330,3 +330,84 @@ def symmetric_part(g: Expr) -> Expr:
     """``(G + G')/2``, term by term so that equal terms collect."""
     terms = g.terms if isinstance(g, E.Add) else (g,)
     return scale(Fraction(1, 2), add(*terms, *(transpose(t) for t in terms)))
+
+
+# ---------------------------------------------------------------------------
+# Jacobians and Hessians: the linear map in U : dF = G(U) : dX, in vec form
+# ---------------------------------------------------------------------------
+
+def linear_coefficient(e: Expr, u: E.Var, simplify: Callable[[Expr], Expr]) -> Expr:
+    """The matrix M with ``vec(e) = M*vec(u)``, for an ``e`` that is linear in ``u``.
+
+    The rules are the vec identities (Magnus–Neudecker):
+
+        vec(P*dX*Q) = kron(Q', P)*vec(dX)      vec(dX') = commutation(m,n)*vec(dX)
+        vec(A.*dX)  = diag(vec(A))*vec(dX)     s(dX) scalar: vec(r*s) = vec(r)*(∂s/∂X)'
+
+    For vectors vec is the identity and kron(1, P) = P, so they collapse to the familiar
+    ``d(A*x) = A dx`` and ``d exp.(u) = diag(exp(u)) du``.
+    """
+    depends = dependence(e, u)
+    u_size = E.dim_mul(*u.shape)
+
+    def coefficient(n: Expr) -> Expr:
+        if not depends.get(n, False):
+            return E.zeros((E.dim_mul(*n.shape), u_size))
+        if n == u:
+            return E.eye(u_size)
+        if n.is_scalar:
+            # a scalar linear in U is s = (∂s/∂U) : U = vec(∂s/∂U)'*vec(U)
+            return transpose(E.vec(reverse_sweep(n, u, simplify=simplify)))
+        if isinstance(n, E.Add):
+            return add(*(coefficient(t) for t in n.terms if depends[t]))
+        if isinstance(n, E.Mul):
+            for i, s in enumerate(n.scalars):
+                if depends[s]:
+                    rest = E.make_mul(n.coef, n.scalars[:i] + n.scalars[i + 1:], n.chain)
+                    return mul(E.vec(rest), coefficient(s))
+            for j, f in enumerate(n.chain):
+                if depends[f]:
+                    before = E.make_mul(n.coef, n.scalars, n.chain[:j])
+                    if not n.chain[:j]:
+                        before = mul(before, E.eye(f.shape[0]))
+                    after = E.make_mul(Fraction(1), (), n.chain[j + 1:]) if n.chain[j + 1:] \
+                        else E.eye(f.shape[1])
+                    return mul(E.kron(transpose(after), before), coefficient(f))
+        if isinstance(n, E.Hadamard):
+            for i, f in enumerate(n.factors):
+                if depends[f]:
+                    others = hadamard(*(n.factors[:i] + n.factors[i + 1:]))
+                    return mul(call("diag", E.vec(others)), coefficient(f))
+        if isinstance(n, E.Transpose):
+            return mul(E.commutation(*n.arg.shape), coefficient(n.arg))
+        raise NotDifferentiableError(
+            f"the derivative has no matrix form: {n} is not a product, sum, transpose or "
+            "element-wise product of the variable")
+
+    return coefficient(e)
+
+
+def seed_variable(shape, taken: set) -> E.Var:
+    """A direction U for ``U : dF``, named apart from the user's variables."""
+    for name in ("U", "V", "Λ", "Ω"):
+        if name not in taken:
+            return E.Var(name, shape)
+    return E.Var("Λ" + str(len(taken)), shape)
+
+
+def jacobian_expr(f: Expr, var: E.Var, simplify: Callable[[Expr], Expr],
+                  steps: list | None = None, lhs_name: str = "F") -> Expr:
+    """``∂vec(F)/∂vec(X)'`` (numerator layout; the plain Jacobian for vectors)."""
+    if var.symmetric:
+        raise NotDifferentiableError(
+            f"Jacobians and Hessians with respect to the symmetric matrix {var.name} are not "
+            f"supported; declare {var.name} as a matrix")
+    u = seed_variable(f.shape, set(E.free_vars(f)) | {var.name})
+    g = reverse_sweep(f, var, seed=u, steps=steps, simplify=simplify,
+                      lhs=f"{u.name} : d{lhs_name}")
+    m = linear_coefficient(g, u, simplify)
+    j = simplify(transpose(m))
+    if steps is not None:
+        steps.append(Step(f"vec({g.text()}) = {transpose(j).text()}*vec({u.name})",
+                          "vec(P*dX*Q) = kron(Q', P)*vec(dX)"))
+    return j

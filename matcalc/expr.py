@@ -38,7 +38,10 @@ MATRIX_FUNCTIONS = (
     "tr", "det", "logdet", "inv", "diag", "sum", "norm1", "norm2", "softmax", "logsumexp",
 )
 #: names that cannot be variables or abstract functions
-RESERVED = frozenset(ELEMENTWISE + MATRIX_FUNCTIONS + ("vector", "matrix", "eye"))
+#: the vec-form vocabulary of Jacobians (SPEC §3): kron(A,B), vec(A), commutation(m,n)
+VEC_FUNCTIONS = ("kron", "vec", "commutation")
+RESERVED = frozenset(ELEMENTWISE + MATRIX_FUNCTIONS + VEC_FUNCTIONS
+                     + ("vector", "matrix", "eye"))
 
 # Printing precedences, loosest first (they mirror grammar/matcalc.lark).
 P_SUM, P_PRODUCT, P_UNARY, P_POWER, P_POSTFIX, P_ATOM = range(1, 7)
@@ -49,6 +52,29 @@ TOKEN_RE = re.compile(r"∇²|∇|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d
 
 def dim_text(d: Dim) -> str:
     return str(d)
+
+
+def dim_factors(d: Dim) -> list:
+    """``"m*n" -> ["m", "n"]``, ``6 -> [6]``: the factors of a (product) dimension."""
+    if isinstance(d, int):
+        return [d]
+    return [int(f) if f.isdigit() else f for f in d.split("*")]
+
+
+def dim_mul(*dims: Dim) -> Dim:
+    """The product of dimensions, canonical: ``dim_mul("n", "m", 1) == "m*n"``."""
+    number = 1
+    names: list[str] = []
+    for d in dims:
+        for f in dim_factors(d):
+            if isinstance(f, int):
+                number *= f
+            else:
+                names.append(f)
+    if not names:
+        return number
+    names.sort()
+    return "*".join(([str(number)] if number != 1 else []) + names)
 
 
 def shape_text(shape: Shape) -> str:
@@ -505,8 +531,78 @@ class Abstract(Expr):
         return f"{self.PREFIX[self.order]}{self.name}({self.arg.text()})"
 
 
+class Kron(Expr):
+    """Kronecker product ``kron(A, B)``."""
+
+    __slots__ = ("left", "right")
+
+    def __init__(self, left: Expr, right: Expr):
+        object.__setattr__(self, "left", left)
+        object.__setattr__(self, "right", right)
+        self._init((dim_mul(left.shape[0], right.shape[0]),
+                    dim_mul(left.shape[1], right.shape[1])))
+
+    def _fields(self):
+        return (self.left, self.right)
+
+    def children(self):
+        return (self.left, self.right)
+
+    def _print(self):
+        return f"kron({_sized_text(self.left)},{_sized_text(self.right)})"
+
+
+def _sized_text(e: Expr) -> str:
+    """Text of a kron argument: an identity there has no context to take its size
+    from, so it is written with it (``eye(m)``)."""
+    if isinstance(e, Eye):
+        return f"eye({dim_text(e.shape[0])})"
+    if isinstance(e, Mul) and len(e.chain) == 1 and isinstance(e.chain[0], Eye):
+        scalar = make_mul(e.coef, e.scalars, ())
+        sized = f"eye({dim_text(e.shape[0])})"
+        return sized if is_one(scalar) else f"{scalar._wrap(scalar, P_PRODUCT)}*{sized}"
+    return e.text()
+
+
+class Vec(Expr):
+    """``vec(A)``: the columns of A stacked into one column."""
+
+    __slots__ = ("arg",)
+
+    def __init__(self, arg: Expr):
+        object.__setattr__(self, "arg", arg)
+        self._init((dim_mul(arg.shape[0], arg.shape[1]), 1))
+
+    def _fields(self):
+        return (self.arg,)
+
+    def children(self):
+        return (self.arg,)
+
+    def _print(self):
+        return f"vec({self.arg.text()})"
+
+
+class Commutation(Expr):
+    """The commutation matrix ``K`` of an m×n shape: ``K*vec(A) = vec(A')``."""
+
+    __slots__ = ("m", "n")
+
+    def __init__(self, m: Dim, n: Dim):
+        object.__setattr__(self, "m", m)
+        object.__setattr__(self, "n", n)
+        size = dim_mul(m, n)
+        self._init((size, size))
+
+    def _fields(self):
+        return (self.m, self.n)
+
+    def _print(self):
+        return f"commutation({dim_text(self.m)},{dim_text(self.n)})"
+
+
 NODE_TYPES = (Var, Num, Fill, Eye, Add, Mul, Hadamard, Pow, MatPow, ElemPow, Transpose,
-              Call, Abstract)
+              Call, Abstract, Kron, Vec, Commutation)
 
 
 # ---------------------------------------------------------------------------
@@ -668,6 +764,15 @@ def _merge_chain(chain: list) -> list | None:
             if (isinstance(prev, Call) and prev.fn == "diag" and prev.arg.is_vector
                     and f.shape[1] == 1):
                 out[-1] = hadamard(prev.arg, f)  # diag(a)*b -> a.*b
+                continue
+            if isinstance(prev, Kron) and isinstance(f, Kron) \
+                    and prev.left.shape[1] == f.left.shape[0] \
+                    and prev.right.shape[1] == f.right.shape[0]:
+                out[-1] = kron(mul(prev.left, f.left), mul(prev.right, f.right))
+                continue  # kron(A,B)*kron(C,D) -> kron(A*C, B*D)
+            if isinstance(prev, Commutation) and isinstance(f, Commutation) \
+                    and (prev.m, prev.n) == (f.n, f.m):
+                out.pop()  # K(n,m)*K(m,n) -> eye
                 continue
             cancelled = _cancel_inverse(prev, f)
             if cancelled is None and isinstance(prev, Transpose) and isinstance(f, Transpose):
@@ -1022,6 +1127,10 @@ def transpose(a: Expr) -> Expr:
             return call(a.fn, a.arg.arg)
     if isinstance(a, Abstract) and a.order == 2:
         return a
+    if isinstance(a, Kron):
+        return kron(transpose(a.left), transpose(a.right))  # kron(A,B)' = kron(A',B')
+    if isinstance(a, Commutation):
+        return commutation(a.n, a.m)  # K(m,n)' = K(n,m)
     if isinstance(a, Add):
         pushed = [transpose(t) for t in a.terms]
         if sum(_primes(t) for t in pushed) < sum(_primes(t) for t in a.terms) + 1:
@@ -1201,6 +1310,43 @@ def abstract(name: str, order: int, arg: Expr) -> Expr:
                 f"∇²{name}({arg}) of a matrix argument is a 4-way tensor with no matrix form")
         shape = (arg.shape[0], arg.shape[0])
     return Abstract(name, order, arg, shape)
+
+
+def kron(a: Expr, b: Expr) -> Expr:
+    """Kronecker product; a scalar operand is a scaling (``kron(x', 1) -> x'``)."""
+    if a.is_scalar or b.is_scalar:
+        return mul(a, b)
+    if is_zero(a) or is_zero(b):
+        return zeros((dim_mul(a.shape[0], b.shape[0]), dim_mul(a.shape[1], b.shape[1])))
+    ca, sa, cha = _parts(a)
+    cb, sb, chb = _parts(b)
+    if ca != 1 or sa or cb != 1 or sb:  # kron(c*A, B) -> c*kron(A, B)
+        return make_mul(ca * cb, sa + sb, [kron(make_mul(Fraction(1), (), cha),
+                                                make_mul(Fraction(1), (), chb))])
+    if isinstance(a, Eye) and isinstance(b, Eye):
+        return Eye(dim_mul(a.shape[0], b.shape[0]))
+    return Kron(a, b)
+
+
+def vec(a: Expr) -> Expr:
+    """``vec(A)``; a column vector is its own vec."""
+    if a.shape[1] == 1:
+        return a
+    if isinstance(a, Fill):
+        return Fill(a.value, (dim_mul(*a.shape), 1))
+    c, s, ch = _parts(a)
+    if c != 1 or s:
+        return make_mul(c, s, [vec(make_mul(Fraction(1), (), ch))])
+    if a.shape[0] == 1:
+        return transpose(a)  # vec of a row vector
+    return Vec(a)
+
+
+def commutation(m: Dim, n: Dim) -> Expr:
+    """The commutation matrix of m×n shapes; the identity when m or n is 1."""
+    if m == 1 or n == 1:
+        return eye(dim_mul(m, n))
+    return Commutation(m, n)
 
 
 def walk(e: Expr):

@@ -26,6 +26,8 @@ from .errors import EvaluationError, MatcalcError
 
 FD_STEP = 1e-6
 TOLERANCE = 1e-5
+#: second differences of the function (step 1e-4) are good to about 1e-6
+SECOND_ORDER_TOLERANCE = 1e-4
 
 
 # ---------------------------------------------------------------------------
@@ -139,6 +141,8 @@ class Evaluator:
     def size(self, d) -> int:
         if isinstance(d, int):
             return d
+        if "*" in d:
+            return math.prod(self.size(f) for f in E.dim_factors(d))
         if d not in self.dims:
             for v in self.variables.values():
                 if d in v.shape and v.name in self.values:
@@ -211,6 +215,12 @@ class Evaluator:
                 raise EvaluationError(f"{n.arg} is singular at this point") from None
         if isinstance(n, E.Abstract):
             return self._abstract(n, args[0])
+        if isinstance(n, E.Kron):
+            return np.kron(args[0], args[1])
+        if isinstance(n, E.Vec):
+            return args[0].reshape(-1, 1, order="F")
+        if isinstance(n, E.Commutation):
+            return commutation_matrix(self.size(n.m), self.size(n.n))
         raise EvaluationError(f"cannot evaluate {n}")  # pragma: no cover
 
     def _abstract(self, n: E.Abstract, u: np.ndarray) -> np.ndarray:
@@ -244,6 +254,15 @@ class Evaluator:
         except ValueError:
             raise EvaluationError(f"{key}(...) returned shape {out.shape}; "
                                   f"expected {target}") from None
+
+
+def commutation_matrix(m: int, n: int) -> np.ndarray:
+    """K with K @ vec(A) = vec(A.T) for an m×n A (vec stacks columns)."""
+    k = np.zeros((m * n, m * n))
+    for i in range(m):
+        for j in range(n):
+            k[j + i * n, i + j * m] = 1.0
+    return k
 
 
 def evaluate(e: E.Expr, values: dict, variables: dict | None = None):
@@ -374,10 +393,15 @@ def random_test_function(shape: tuple, rng: np.random.Generator) -> dict:
 
 
 def dims_of(*exprs: E.Expr) -> list[str]:
+    """The symbolic dimensions (factors of products too) of the expressions."""
     out = set()
     for e in exprs:
         for n in E.walk(e):
-            out.update(d for d in n.shape if isinstance(d, str))
+            for d in n.shape:
+                out.update(f for f in E.dim_factors(d) if isinstance(f, str))
+            if isinstance(n, E.Commutation):
+                out.update(f for d in (n.m, n.n) for f in E.dim_factors(d)
+                           if isinstance(f, str))
     return sorted(out)
 
 
@@ -517,37 +541,103 @@ def error_measure(analytic: float, numeric: float) -> float:
     return abs(analytic - numeric) / max(1.0, abs(analytic), abs(numeric))
 
 
+class _Tally:
+    """Worst error and the mismatches, over all comparisons of one check."""
+
+    def __init__(self, tolerance: float):
+        self.tolerance = tolerance
+        self.worst = 0.0
+        self.mismatches: list = []
+
+    def compare(self, what: str, analytic, numeric, tolerance: float | None = None) -> None:
+        tol = self.tolerance if tolerance is None else tolerance
+        analytic = np.atleast_1d(np.asarray(analytic, dtype=float)).reshape(-1)
+        numeric = np.atleast_1d(np.asarray(numeric, dtype=float)).reshape(-1)
+        for i, (a, n) in enumerate(zip(analytic, numeric)):
+            err = error_measure(a, n)
+            if not np.isfinite(err):
+                err = math.inf
+            # errors are reported relative to this comparison's own tolerance
+            self.worst = max(self.worst, err * self.tolerance / tol)
+            if err > tol:
+                entry = f"[{i}]" if analytic.size > 1 else ""
+                self.mismatches.append((f"{what}{entry}", float(a), float(n)))
+
+
+def user_array(j: np.ndarray, f_shape: tuple, x_shape: tuple) -> np.ndarray:
+    """A vec-form derivative ∂vec(F)/∂vec(X)' as an array of shape shape(F) + shape(X),
+    with entry ∂F[i,j]/∂X[k,l] (vectors 1-D, scalars 0-D)."""
+    (p, q), (m, n) = f_shape, x_shape
+    full = j.reshape(q, p, n, m).transpose(1, 0, 3, 2)
+
+    def user(r, c):
+        return () if r == c == 1 else (r * c,) if 1 in (r, c) else (r, c)
+
+    return full.reshape(user(p, q) + user(m, n))
+
+
+def check_derivative(kind: str, function: E.Expr, derivative: E.Expr, var: E.Var,
+                     variables: dict[str, E.Var], functions: set, points: int = 3,
+                     seed: int | None = 0, tolerance: float = TOLERANCE,
+                     gradient: E.Expr | None = None) -> CheckReport:
+    """Compare a derivative with central differences at random points in the domain.
+
+    * ``gradient``: ``G : E`` against the difference quotient of the function along
+      every basis direction E of the variable (symmetric directions for a symmetric one);
+    * ``jacobian``: ``J*vec(E)`` against the difference quotient of the function;
+    * ``hessian``: ``H*vec(E)`` against the difference quotient of the symbolic gradient,
+      and ``vec(E1)'*H*vec(E2)`` against second differences of the function itself, so
+      that both layers are tested.
+    """
+    rng = np.random.default_rng(seed)
+    variables = dict(variables)
+    variables.setdefault(var.name, var)
+    pts = draw_points(function, variables, functions, rng, points,
+                      extra_dims=dims_of(derivative))
+    tally = _Tally(tolerance)
+    for p in pts:
+        ev = Evaluator(p.values, variables, p.sizes)
+        d = ev(derivative)
+        x0 = ev.bind(var)
+
+        def at(expr: E.Expr, x: np.ndarray) -> np.ndarray:
+            vals = dict(p.values)
+            vals[var.name] = to_user(x, var.shape)
+            return Evaluator(vals, variables, p.sizes)(expr)
+
+        directions = list(basis_directions(var, x0.shape))
+        scale = max(1.0, float(np.abs(x0).max()))
+        h = FD_STEP * scale
+        for label, e in directions:
+            what = f"∂/∂{var.name}{label}"
+            if kind == "gradient":
+                numeric = (at(function, x0 + h * e) - at(function, x0 - h * e)) / (2 * h)
+                tally.compare(what, (d * e).sum(), numeric)
+                continue
+            analytic = d @ e.reshape(-1, 1, order="F")
+            inner = function if kind == "jacobian" else gradient
+            numeric = (at(inner, x0 + h * e) - at(inner, x0 - h * e)) / (2 * h)
+            layer = "" if kind == "jacobian" else "∇"
+            tally.compare(f"{layer}{what}", analytic, numeric.reshape(-1, 1, order="F"))
+        if kind == "hessian":
+            h2 = 1e-4 * scale
+            for la, ea in directions:
+                for lb, eb in directions:
+                    second = (at(function, x0 + h2 * (ea + eb))
+                              - at(function, x0 + h2 * (ea - eb))
+                              - at(function, x0 - h2 * (ea - eb))
+                              + at(function, x0 - h2 * (ea + eb))) / (4 * h2 * h2)
+                    analytic = ea.reshape(1, -1, order="F") @ d @ eb.reshape(-1, 1, order="F")
+                    tally.compare(f"∂²/∂{var.name}{la}∂{var.name}{lb}", analytic, second,
+                                  tolerance=SECOND_ORDER_TOLERANCE)
+    return CheckReport(tally.worst <= tolerance, tally.worst, dict(pts[0].sizes), len(pts),
+                       tolerance, tally.mismatches)
+
+
 def check_gradient(function: E.Expr, gradient: E.Expr, var: E.Var,
                    variables: dict[str, E.Var], functions: set, points: int = 3,
                    seed: int | None = 0, tolerance: float = TOLERANCE) -> CheckReport:
     """Compare ``gradient`` (of the scalar ``function`` w.r.t. ``var``) with central
     differences of ``function`` along every basis direction, at random points."""
-    rng = np.random.default_rng(seed)
-    variables = dict(variables)
-    variables.setdefault(var.name, var)
-    pts = draw_points(function, variables, functions, rng, points,
-                      extra_dims=dims_of(gradient))
-    worst = 0.0
-    mismatches = []
-    for p in pts:
-        ev = Evaluator(p.values, variables, p.sizes)
-        g = ev(gradient)
-        x0 = ev.bind(var)
-
-        def f_at(x):
-            vals = dict(p.values)
-            vals[var.name] = to_user(x, var.shape)
-            return float(Evaluator(vals, variables, p.sizes)(function)[0, 0])
-
-        for label, d in basis_directions(var, x0.shape):
-            h = FD_STEP * max(1.0, float(np.abs(x0).max()))
-            numeric = (f_at(x0 + h * d) - f_at(x0 - h * d)) / (2 * h)
-            analytic = float((g * d).sum())
-            err = error_measure(analytic, numeric)
-            if not np.isfinite(err):
-                err = math.inf
-            worst = max(worst, err)
-            if err > tolerance:
-                mismatches.append((f"∂/∂{var.name}{label}", analytic, numeric))
-    return CheckReport(worst <= tolerance, worst, dict(pts[0].sizes), len(pts), tolerance,
-                       mismatches)
+    return check_derivative("gradient", function, gradient, var, variables, functions,
+                            points, seed, tolerance)

@@ -199,27 +199,62 @@ class Dims:
         return d
 
     def find(self, d):
+        """The representative of ``d``: an int, a root DimVar, or a normalised Prod."""
         if isinstance(d, int):
             return d
+        if isinstance(d, Prod):
+            return self._normalise(d)
         root = d
-        while not isinstance(self.parent[root], int) and self.parent[root] is not root:
-            root = self.parent[root]
-        if isinstance(self.parent[root], int):
-            return self.parent[root]
-        # path compression
-        while self.parent[d] is not root:
+        while True:
+            p = self.parent[root]
+            if p is root:
+                break
+            if isinstance(p, int):
+                return p
+            if isinstance(p, Prod):
+                return self._normalise(p)
+            root = p
+        while self.parent[d] is not root:  # path compression
             self.parent[d], d = root, self.parent[d]
         return root
+
+    def _normalise(self, p: "Prod"):
+        number = p.number
+        factors: list[DimVar] = []
+        for f in p.factors:
+            r = self.find(f)
+            if isinstance(r, int):
+                number *= r
+            elif isinstance(r, Prod):
+                number *= r.number
+                factors.extend(r.factors)
+            else:
+                factors.append(r)
+        if not factors:
+            return number
+        if number == 1 and len(factors) == 1:
+            return factors[0]
+        factors.sort(key=lambda v: v.serial)
+        return Prod(number, tuple(factors))
+
+    def product(self, a, b):
+        """The size a*b (of a Kronecker product or a vec)."""
+        return self.find(Prod(1, (a, b)))
 
     def unify(self, a, b) -> bool:
         """Make ``a`` and ``b`` the same size; False if they cannot be."""
         ra, rb = self.find(a), self.find(b)
-        if ra is rb or (isinstance(ra, int) and ra == rb):
+        if ra is rb or (isinstance(ra, (int, Prod)) and ra == rb):
             return True
-        if isinstance(ra, int) and isinstance(rb, int):
-            return False
-        if isinstance(ra, int):
+        if isinstance(ra, (int, Prod)) and isinstance(rb, (int, Prod)):
+            return False  # products are matched only when they are the same product
+        if isinstance(ra, (int, Prod)):
             ra, rb = rb, ra
+        if isinstance(rb, Prod):
+            if ra in rb.factors:
+                return False
+            self.parent[ra] = rb
+            return True
         if isinstance(rb, int):
             if rb == 1:
                 return False  # a symbolic dimension is never assumed to be 1
@@ -232,28 +267,51 @@ class Dims:
         self.parent[rb] = ra
         return True
 
-    def names(self) -> dict[DimVar, object]:
-        """Final value of every root: a user name, a fresh letter, or an integer."""
+    def names(self) -> dict:
+        """The name of every root DimVar: a user name or a fresh letter."""
         used = set(self.named) | self.reserved
         candidates = itertools.chain(DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
         pool = (n for n in candidates if n not in used)
         out: dict = {}
         for d in self.created:
             r = self.find(d)
-            if isinstance(r, int):
-                out[d] = r
-                continue
-            if r not in out:
+            if isinstance(r, DimVar) and r not in out:
                 out[r] = r.name if r.name is not None else next(pool)
-            out[d] = out[r]
         return out
 
-    def text(self, d) -> str:
+    def resolve(self, d, names: dict | None = None):
+        """A final dimension: an int, a name, or a product name like ``"m*n"``."""
+        names = self.names() if names is None else names
         r = self.find(d)
-        return str(r) if isinstance(r, int) else str(self.names()[r])
+        if isinstance(r, int):
+            return r
+        if isinstance(r, Prod):
+            return E.dim_mul(r.number, *(names[f] for f in r.factors))
+        return names[r]
+
+    def text(self, d) -> str:
+        return str(self.resolve(d))
 
     def shape_text(self, shape) -> str:
         return f"{self.text(shape[0])}×{self.text(shape[1])}"
+
+
+class Prod:
+    """A product of sizes during inference (the rows of ``kron(A, B)``)."""
+
+    __slots__ = ("number", "factors")
+
+    def __init__(self, number: int, factors: tuple):
+        self.number = number
+        self.factors = factors
+
+    def __eq__(self, other):
+        return (isinstance(other, Prod) and self.number == other.number
+                and len(self.factors) == len(other.factors)
+                and all(a is b for a, b in zip(self.factors, other.factors)))
+
+    def __hash__(self):
+        return hash((self.number, tuple(id(f) for f in self.factors)))
 
 
 # ---------------------------------------------------------------------------
@@ -392,7 +450,7 @@ class _Typer:
                 self.shapes[id(n)] = self._infer_one(n)
             else:
                 stack.append((n, True))
-                stack.extend((a, False) for a in reversed(n.args))
+                stack.extend((a, False) for a in reversed(_typed_args(n)))
         return self.shape(node)
 
     def _infer_one(self, n: Node):
@@ -502,8 +560,30 @@ class _Typer:
                              f"{count} argument{'s' if count != 1 else ''}, not "
                              f"{len(n.args)}", n.op_span)
 
+    def _size_argument(self, n: Node, arg: Node):
+        """A dimension written as an argument: ``eye(n)``, ``commutation(m,3)``."""
+        if arg.kind == "name":
+            return self.dims.fresh(arg.value)
+        if arg.kind == "num" and arg.value.denominator == 1 and arg.value >= 1:
+            return int(arg.value)
+        raise self.error(ParseError, f"{n.value} takes sizes: names or whole numbers",
+                         arg.span)
+
     def _call(self, n: Node):
         fn = n.value
+        if fn == "eye":
+            self._arity(n)
+            d = self._size_argument(n, n.args[0])
+            return (d, d)
+        if fn == "commutation":
+            self._arity(n, 2)
+            m, k = (self._size_argument(n, a) for a in n.args)
+            size = self.dims.product(m, k)
+            return (size, size)
+        if fn == "kron":
+            self._arity(n, 2)
+            a, b = (self.shape(x) for x in n.args)
+            return (self.dims.product(a[0], b[0]), self.dims.product(a[1], b[1]))
         self._arity(n)
         arg = n.args[0]
         s = self.shape(arg)
@@ -514,9 +594,8 @@ class _Typer:
                                  f"{self.desc(arg)}", n.op_span)
             return (self.dims.fresh(), 1) if fn == "vector" else (self.dims.fresh(),
                                                                   self.dims.fresh())
-        if fn == "eye":
-            raise self.error(ParseError, "eye takes no arguments: its size comes from the "
-                             "context", n.op_span)
+        if fn == "vec":
+            return (self.dims.product(s[0], s[1]), 1)
         if fn in E.ELEMENTWISE:
             return s
         if fn in ("tr", "det", "logdet", "inv"):
@@ -573,8 +652,7 @@ class _Typer:
         names = self.dims.names()
 
         def resolve(d):
-            r = self.dims.find(d)
-            return r if isinstance(r, int) else names[r]
+            return self.dims.resolve(d, names)
 
         def rshape(shape):
             return (resolve(shape[0]), resolve(shape[1]))
@@ -586,9 +664,9 @@ class _Typer:
             n, done = stack.pop()
             if not done:
                 stack.append((n, True))
-                stack.extend((a, False) for a in reversed(n.args))
+                stack.extend((a, False) for a in reversed(_typed_args(n)))
                 continue
-            args = [built[id(a)] for a in n.args]
+            args = [built[id(a)] for a in _typed_args(n)]
             try:
                 built[id(n)] = self._build_one(n, args, rshape)
             except MatcalcError as exc:
@@ -637,6 +715,15 @@ class _Typer:
                 if isinstance(c, E.Num):
                     return E.fill(c.value, shape)
                 return E.mul(c, E.ones(shape))
+            if fn == "eye":
+                return E.eye(shape[0])
+            if fn == "commutation":
+                m, k = (rshape((self._size_argument(n, a), 1))[0] for a in n.args)
+                return E.commutation(m, k)
+            if fn == "kron":
+                return E.kron(*args)
+            if fn == "vec":
+                return E.vec(args[0])
             if fn in E.ELEMENTWISE or fn in E.MATRIX_FUNCTIONS:
                 return E.call(fn, args[0])
             return E.abstract(fn, 0, args[0])
@@ -644,6 +731,13 @@ class _Typer:
             order, fn = n.value
             return E.abstract(fn, order, args[0])
         raise AssertionError(k)  # pragma: no cover
+
+
+def _typed_args(n: Node) -> list:
+    """Arguments that are expressions (the sizes in eye(n), commutation(m,n) are not)."""
+    if n.kind == "call" and n.value in ("eye", "commutation"):
+        return []
+    return n.args
 
 
 def _integer_literal(n: Node) -> int | None:
