@@ -174,7 +174,7 @@ def hessian(expression: str, wrt: str, vars: dict | None = None) -> Result:
     matrix expression (vec form ``∂vec(G)/∂vec(X)'`` for a matrix X).
 
     >>> str(hessian("x'*A*x", "x"))
-    'A + A\''
+    "A + A'"
     """
     wrt = _check_wrt(wrt)
     parsed = parse_typed(expression, vars, wrt=(wrt,))
@@ -188,7 +188,7 @@ def hessian(expression: str, wrt: str, vars: dict | None = None) -> Result:
             f"Hessians with respect to the symmetric matrix {wrt} are not supported; "
             f"declare {wrt} as a matrix")
     steps: list = []
-    g = reverse_sweep(f, var, steps=steps, simplify=simplify)
+    g = reverse_sweep(f, var, steps=steps, simplify=simplify, lhs="df")
     steps.append(Step(f"∇f = {g}"))
     h = jacobian_expr(g, var, simplify, steps, lhs_name="(∇f)")
     _check_size(h)

@@ -178,6 +178,13 @@ def _adjoint_abstract(n: E.Abstract, g: Expr):
     raise NotDifferentiableError(f"third derivatives of {n.name} have no matrix form")
 
 
+def _adjoint_vec_form(n: Expr, g: Expr):
+    # G : vec(dA) and G : kron(dA, B) need a reshape of G, which the language cannot write
+    raise NotDifferentiableError(
+        f"differentiating through {n} needs a reshape (un-vec) of the adjoint, which has no "
+        "form in the language; write the expression without kron/vec")
+
+
 ADJOINT_RULES: dict[type, Callable] = {
     E.Add: _adjoint_add,
     E.Mul: _adjoint_mul,
@@ -188,9 +195,11 @@ ADJOINT_RULES: dict[type, Callable] = {
     E.Transpose: _adjoint_transpose,
     E.Call: _adjoint_call,
     E.Abstract: _adjoint_abstract,
+    E.Kron: _adjoint_vec_form,
+    E.Vec: _adjoint_vec_form,
 }
 #: node types without children to differentiate into
-LEAVES = (E.Var, E.Num, E.Fill, E.Eye)
+LEAVES = (E.Var, E.Num, E.Fill, E.Eye, E.Commutation)
 
 
 # ---------------------------------------------------------------------------
@@ -408,6 +417,6 @@ def jacobian_expr(f: Expr, var: E.Var, simplify: Callable[[Expr], Expr],
     m = linear_coefficient(g, u, simplify)
     j = simplify(transpose(m))
     if steps is not None:
-        steps.append(Step(f"vec({g.text()}) = {transpose(j).text()}*vec({u.name})",
+        steps.append(Step(f"vec({g.text()}) = {mul(transpose(j), E.vec(u)).text()}",
                           "vec(P*dX*Q) = kron(Q', P)*vec(dX)"))
     return j

@@ -1,4 +1,5 @@
-"""Command line: ``matcalc diff EXPR VAR [--let NAME=KIND] [--steps] [--check] [--format F]``.
+"""Command line: ``matcalc diff|jacobian|hessian EXPR VAR [--let NAME=KIND] [--steps]
+[--check] [--format F]``.
 
 stdout carries the result (and the steps when asked for); the check report and errors
 go to stderr.  Exit codes: 0 success, 1 a matcalc error or a failed check, 2 usage.
@@ -27,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="matcalc", description="Symbolic matrix calculus: derivatives in matrix notation.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in (("diff", "gradient of a scalar expression"),
-                            ("gradient", "the same as diff")):
+                            ("gradient", "the same as diff"),
+                            ("jacobian", "Jacobian of a vector (or matrix) expression, "
+                                         "numerator layout"),
+                            ("hessian", "Hessian of a scalar expression")):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("expression", help='the expression, e.g. "g(W*x+b)"')
         p.add_argument("wrt", help="the variable to differentiate by, e.g. W")
@@ -87,8 +91,13 @@ def _latex(e) -> str:
     return latex(e)
 
 
+COMMANDS = {"diff": "gradient", "gradient": "gradient", "jacobian": "jacobian",
+            "hessian": "hessian"}
+
+
 def _diff(args, declarations) -> int:
-    r = api.gradient(args.expression, args.wrt, vars=declarations)
+    compute = getattr(api, COMMANDS[args.command])
+    r = compute(args.expression, args.wrt, vars=declarations)
     report = r.check() if args.check else None
     if args.format == "json":
         print(json.dumps(r.to_json(report), ensure_ascii=False, indent=2))

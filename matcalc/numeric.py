@@ -630,8 +630,8 @@ def check_derivative(kind: str, function: E.Expr, derivative: E.Expr, var: E.Var
                     analytic = ea.reshape(1, -1, order="F") @ d @ eb.reshape(-1, 1, order="F")
                     tally.compare(f"∂²/∂{var.name}{la}∂{var.name}{lb}", analytic, second,
                                   tolerance=SECOND_ORDER_TOLERANCE)
-    return CheckReport(tally.worst <= tolerance, tally.worst, dict(pts[0].sizes), len(pts),
-                       tolerance, tally.mismatches)
+    return CheckReport(bool(tally.worst <= tolerance), float(tally.worst), dict(pts[0].sizes),
+                       len(pts), tolerance, tally.mismatches)
 
 
 def check_gradient(function: E.Expr, gradient: E.Expr, var: E.Var,

@@ -21,7 +21,8 @@ from typing import Callable
 from .expr import (
     P_ATOM, P_POSTFIX, P_POWER, P_PRODUCT, P_UNARY,
     Abstract, Add, Call, ElemPow, Expr, Eye, Fill, Hadamard, MatPow, Mul, Num, Number,
-    Pow, Transpose, Var, make_mul, number_text, scale, split_coef,
+    Pow, Transpose, Var, make_mul, number_text, scale, split_coef, Kron, Vec, Commutation,
+    dim_factors,
 )
 
 
@@ -326,6 +327,29 @@ CALL_RULES: dict[str, Callable[[Expr], str]] = {
     "norm2": _norm(2),
 }
 
+def _latex_kron(e: Kron) -> str:
+    return f"{_kron_operand(e.left)} \\otimes {_kron_operand(e.right)}"
+
+
+def _kron_operand(e: Expr) -> str:
+    if isinstance(e, Eye):
+        return f"I_{{{_latex_dim(e.shape[0])}}}"  # a sized identity, as in the text form
+    return _wrap(e, P_POWER)
+
+
+def _latex_dim(d) -> str:
+    return " ".join(latex_name(f) if isinstance(f, str) else str(f)
+                    for f in dim_factors(d))
+
+
+def _latex_vec(e: Vec) -> str:
+    return rf"\operatorname{{vec}}\left({latex(e.arg)}\right)"
+
+
+def _latex_commutation(e: Commutation) -> str:
+    return f"K_{{{_latex_dim(e.m)},{_latex_dim(e.n)}}}"
+
+
 LATEX_RULES: dict[type, Callable[[Expr], str]] = {
     Var: _latex_var,
     Num: _latex_num,
@@ -340,6 +364,9 @@ LATEX_RULES: dict[type, Callable[[Expr], str]] = {
     Transpose: _latex_transpose,
     Call: _latex_call,
     Abstract: _latex_abstract,
+    Kron: _latex_kron,
+    Vec: _latex_vec,
+    Commutation: _latex_commutation,
 }
 
 #: nodes whose LaTeX binds differently from their text form
@@ -349,4 +376,5 @@ PRECEDENCE_RULES: dict[type, Callable[[Expr], int]] = {
     Mul: _mul_precedence,
     Transpose: lambda e: P_POWER,                 # x^\top ends in a superscript
     Call: _call_precedence,                       # X^{-1}
+    Kron: lambda e: P_PRODUCT,                    # A \otimes B inside a product
 }

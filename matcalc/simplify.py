@@ -278,6 +278,14 @@ def _logistic(n: Expr) -> Expr:
     else:
         return n
     for i, f in enumerate(factors):
+        if isinstance(f, E.Call) and f.fn == "sigmoid":
+            # exp(u).*sigmoid(-u) = exp(u)./(1 + exp(u)) -> sigmoid(u)
+            expu = call("exp", E.neg(f.arg))
+            rest = factors[:i] + factors[i + 1:]
+            if expu in rest:
+                rest.remove(expu)
+                return make(rest + [call("sigmoid", E.neg(f.arg))])
+            continue
         if not (isinstance(f, power_type) and isinstance(f.exp, E.Num) and f.exp.value == -1):
             continue
         u = _one_plus_exp(f.base)
