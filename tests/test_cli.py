@@ -123,3 +123,26 @@ def test_real_subprocess():
     bad = subprocess.run([sys.executable, "-m", "matcalc", "diff", "x^2", "x"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "^" in bad.stderr
+
+
+def test_jacobian_command(capsys):
+    code, out, _ = run(capsys, "jacobian", "A*X*B", "X")
+    assert (code, out) == (0, "kron(B',A)\n")
+    code, out, err = run(capsys, "jacobian", "tanh(W*x+b)", "x", "--check")
+    assert code == 0 and out == "(eye-diag(tanh(W*x+b).^2))*W\n" and "check passed" in err
+
+
+def test_hessian_command_prints_one_matrix_expression(capsys):
+    code, out, err = run(capsys, "hessian", "sum(log(vector(1)+exp(X*w))) - y'*X*w", "w",
+                         "--check", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["check"]["passed"]
+    assert data["result"]["text"] == "X'*diag(sigmoid(X*w)-sigmoid(X*w).^2)*X"
+    assert data["steps"][-1].startswith("d(∇f) = H dw")
+
+
+def test_hessian_steps_and_latex(capsys):
+    code, out, _ = run(capsys, "hessian", "logdet(X)", "X", "--format", "latex")
+    assert code == 0 and out == "-K_{n,n} \\left(X^{-\\top} \\otimes X^{-1}\\right)\n"
+    code, out, _ = run(capsys, "hessian", "x'*A*x", "x", "--steps")
+    assert out.splitlines()[-2] == "d(∇f) = H dx  so  H = A + A'"

@@ -1,0 +1,140 @@
+"""Jacobians and Hessians: every case of examples.json, Magnus–Neudecker identities,
+evaluation shapes, round trips and refusals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc import NotDifferentiableError
+from matcalc.parse import declarations
+from helpers import load_examples, token_count, values_equal
+
+CASES = [e for e in load_examples() if e["kind"] in ("jacobian", "hessian")]
+COMPUTE = {"jacobian": matcalc.jacobian, "hessian": matcalc.hessian}
+
+
+def test_examples_are_present():
+    assert len(CASES) == 10
+
+
+@pytest.mark.parametrize("case", CASES, ids=[e["name"] for e in CASES])
+def test_example(case):
+    r = COMPUTE[case["kind"]](case["expr"], case["wrt"], vars=case["vars"])
+    report = r.check()
+    assert report.passed, str(report)
+    if "expected_note" in case:  # the 4-way Hessian of log(det(X)), in index notation
+        X = np.eye(3) + 0.2 * np.random.default_rng(0).normal(size=(3, 3))
+        Xi = np.linalg.inv(X)
+        H = r.evaluate({"X": X})
+        assert np.allclose(H, -np.einsum("jk,li->ijkl", Xi, Xi))
+        assert "kron(inv(X)',inv(X))" in str(r) and "commutation" in str(r)
+        return
+    assert values_equal(r, case["expected"]) < 1e-8
+    assert token_count(str(r.expr)) <= token_count(case["expected"]), str(r.expr)
+
+
+# Magnus & Neudecker (2019), Matrix Differential Calculus, and the Matrix Cookbook §2
+JACOBIANS = [
+    ("x", "x", {}, "eye"),
+    ("A*x", "x", {}, "A"),
+    ("a*x", "a", {}, "x"),
+    ("x'*A", "x", {}, "A'"),
+    ("exp(x)", "x", {}, "diag(exp(x))"),
+    ("x.*y", "x", {}, "diag(y)"),
+    ("softmax(z)", "z", {}, "diag(softmax(z)) - softmax(z)*softmax(z)'"),
+    ("tanh(W*x+b)", "x", {}, "(eye-diag(tanh(W*x+b).^2))*W"),
+    ("x'*A*x", "x", {}, "x'*(A+A')"),
+    ("W*x", "W", {}, "kron(x',eye(n))"),
+    ("A*X*B", "X", {}, "kron(B',A)"),
+    ("X'", "X", {}, "commutation(n,m)"),
+    ("inv(X)", "X", {}, "-kron(inv(X)',inv(X))"),
+    ("X*X", "X", {}, "kron(X',eye(n)) + kron(eye(n),X)"),
+    ("X'*X", "X", {}, None),
+    ("A*X.*B", "X", {"B": "matrix"}, None),
+    ("g(W*x+b)*x", "x", {}, None),
+]
+
+
+@pytest.mark.parametrize("expression, wrt, decls, form", JACOBIANS)
+def test_jacobian_identities(expression, wrt, decls, form):
+    r = matcalc.jacobian(expression, wrt, vars=decls)
+    assert r.check().passed, str(r)
+    if form is not None:
+        assert str(r) == form
+
+
+HESSIANS = [
+    ("x'*A*x", "x", {}, "A + A'"),
+    ("norm2(A*x - b)^2", "x", {}, "2*A'*A"),
+    ("sum(log(vector(1)+exp(X*w))) - y'*X*w", "w", {},
+     "X'*diag(sigmoid(X*w)-sigmoid(X*w).^2)*X"),
+    ("logsumexp(x)", "x", {}, "diag(softmax(x)) - softmax(x)*softmax(x)'"),
+    ("g(W*x+b)", "x", {}, "W'*∇²g(W*x+b)*W"),
+    ("a^3*b", "a", {}, "6*a*b"),
+    ("tr(X'*A*X)", "X", {}, None),
+    ("logdet(X)", "X", {}, "-commutation(n,n)*kron(inv(X)',inv(X))"),
+    ("norm2(X - U*V')^2", "V", {}, None),
+    ("x'*S*x + c*norm2(x)^2", "x", {"S": "symmetric"}, None),
+]
+
+
+@pytest.mark.parametrize("expression, wrt, decls, form", HESSIANS)
+def test_hessian_is_one_symmetric_expression(expression, wrt, decls, form):
+    r = matcalc.hessian(expression, wrt, vars=decls)
+    report = r.check()
+    assert report.passed, str(report)
+    if form is not None:
+        assert str(r) == form
+    # one closed form: no per-entry loop, and symmetric as a matrix
+    rng = np.random.default_rng(3)
+    from matcalc.numeric import draw_points, Evaluator, dims_of
+    (p,) = draw_points(r.function, dict(r.variables), r.functions, rng, 1,
+                       extra_dims=dims_of(r.expr))
+    H = Evaluator(p.values, r.variables, p.sizes)(r.expr)
+    assert np.allclose(H, H.T, atol=1e-9)
+
+
+def test_evaluate_has_the_shape_of_F_then_X():
+    rng = np.random.default_rng(0)
+    A, X, B = rng.normal(size=(2, 3)), rng.normal(size=(3, 4)), rng.normal(size=(4, 5))
+    J = matcalc.jacobian("A*X*B", "X").evaluate({"A": A, "X": X, "B": B})
+    assert J.shape == (2, 5, 3, 4)
+    # ∂(AXB)[i,j]/∂X[k,l] = A[i,k]*B[l,j]
+    assert np.allclose(J, np.einsum("ik,lj->ijkl", A, B))
+    x = rng.normal(size=3)
+    assert matcalc.jacobian("exp(x)", "x").evaluate({"x": x}).shape == (3, 3)
+    row = matcalc.jacobian("x'*x", "x").evaluate({"x": x})
+    assert row.shape == (3,) and np.allclose(row, 2 * x)
+
+
+def test_kron_results_round_trip():
+    for expression, wrt in [("A*X*B", "X"), ("W*x", "W"), ("inv(X)", "X")]:
+        j = matcalc.jacobian(expression, wrt).expr
+        back = matcalc.parse(str(j), declarations(j), shape=j.shape)
+        assert back == j
+
+
+def test_identity_inside_kron_prints_its_size():
+    r = matcalc.jacobian("W*x", "W", vars={"W": "matrix(m,n)"})
+    assert str(r) == "kron(x',eye(m))"
+
+
+@pytest.mark.parametrize("call, expression, wrt, decls, message", [
+    (matcalc.jacobian, "a'*vec(X)", "X", {"a": "vector"}, "reshape"),
+    (matcalc.jacobian, "x'*S*x", "S", {"S": "symmetric"}, "symmetric matrix S"),
+    (matcalc.hessian, "x'*A*x", "A", {"A": "symmetric"}, "symmetric matrix A"),
+    (matcalc.hessian, "A*x", "x", {}, "needs a scalar expression"),
+    (matcalc.jacobian, "diag(x)", "x", {}, "no matrix form"),
+])
+def test_refusals_say_why(call, expression, wrt, decls, message):
+    with pytest.raises(matcalc.MatcalcError, match=message) as info:
+        call(expression, wrt, vars=decls)
+    assert isinstance(info.value, (NotDifferentiableError, matcalc.ShapeError))
+
+
+def test_hessian_steps_go_through_the_gradient():
+    r = matcalc.hessian("x'*A*x", "x")
+    assert r.steps[0] == "df = d(x'*A*x)"
+    assert "∇f = (A+A')*x" in r.steps
+    assert r.steps[-1] == "d(∇f) = H dx  so  H = A + A'"
