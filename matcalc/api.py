@@ -95,6 +95,12 @@ class Result:
         """Shape of what was differentiated: the gradient for a Hessian."""
         return self.variable.shape if self.kind == "hessian" else self.function.shape
 
+    @guarded
+    def numpy_code(self, function_name: str = "f") -> str:
+        """Python source of a NumPy function returning ``(value, derivative)``."""
+        from .codegen import numpy_code
+        return numpy_code(self, function_name)
+
     def to_json(self, check=None) -> dict:
         return {
             "input": self.input,

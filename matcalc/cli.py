@@ -13,7 +13,7 @@ import sys
 from . import api
 from .errors import MatcalcError
 
-FORMATS = ("text", "latex", "json")
+FORMATS = ("text", "latex", "numpy", "json")
 
 
 def _declaration(text: str) -> tuple[str, str]:
@@ -50,7 +50,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    metavar="NAME=KIND",
                    help="declare a variable: scalar, vector, matrix, symmetric, optionally "
                         "sized like matrix(m,n); repeat for several")
-    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="text (default), latex, numpy (a Python function returning the "
+                        "value and the derivative) or json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse(args, declarations) -> int:
     e = api.parse(args.expression, vars=declarations)
+    if args.format == "numpy":
+        raise MatcalcError("--format numpy needs a derivative: use diff, jacobian or hessian")
     if args.format == "json":
         print(json.dumps({"input": args.expression, "vars": declarations,
                           "result": {"text": str(e), "latex": _latex(e)},
@@ -101,6 +105,8 @@ def _diff(args, declarations) -> int:
     report = r.check() if args.check else None
     if args.format == "json":
         print(json.dumps(r.to_json(report), ensure_ascii=False, indent=2))
+    elif args.format == "numpy":
+        print(r.numpy_code(), end="")
     else:
         if args.steps:
             for step in r.steps[:-1]:

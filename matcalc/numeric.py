@@ -164,10 +164,10 @@ class Evaluator:
                 continue
             if not done:
                 stack.append((n, True))
-                stack.extend((c, False) for c in n.children() if c not in memo)
+                stack.extend((c, False) for c in _operands(n) if c not in memo)
                 continue
             with np.errstate(all="ignore"):
-                memo[n] = self._eval(n, [memo[c] for c in n.children()])
+                memo[n] = self._eval(n, [memo[c] for c in _operands(n)])
         return memo[e]
 
     def _eval(self, n: E.Expr, args: list) -> np.ndarray:
@@ -189,11 +189,9 @@ class Evaluator:
             s = float(n.coef)
             for a in args[:k]:
                 s = s * a[0, 0]
-            chain = args[k:]
-            if not chain:
+            if not n.chain:
                 return np.array([[s]])
-            prod = chain[0] if len(chain) == 1 else np.linalg.multi_dot(chain)
-            return s * prod
+            return s * _chain_product(n.chain, args[k:])
         if isinstance(n, E.Hadamard):
             out = args[0]
             for a in args[1:]:
@@ -254,6 +252,54 @@ class Evaluator:
         except ValueError:
             raise EvaluationError(f"{key}(...) returned shape {out.shape}; "
                                   f"expected {target}") from None
+
+
+def _is_diagonal_factor(f: E.Expr) -> bool:
+    return isinstance(f, E.Call) and f.fn == "diag" and f.arg.shape[1] == 1 \
+        and not f.arg.is_scalar
+
+
+def _operands(n: E.Expr) -> tuple:
+    """What evaluating ``n`` needs: in a product, diag(v) is applied as a scaling by v,
+    so v is evaluated and the n×n diagonal matrix never is."""
+    if isinstance(n, E.Mul) and any(_is_diagonal_factor(f) for f in n.chain):
+        return n.scalars + tuple(f.arg if _is_diagonal_factor(f) else f for f in n.chain)
+    return n.children()
+
+
+def _chain_product(chain: tuple, values: list) -> np.ndarray:
+    """The product of a matrix chain: dense runs by multi_dot (best order), diagonal
+    factors as row or column scalings, so X'*diag(v)*X costs one matrix product."""
+    out = None
+    pending = None   # a diagonal waiting for the next dense run
+    run: list = []
+
+    def flush():
+        nonlocal out, pending, run
+        if not run:
+            return
+        block = run[0] if len(run) == 1 else np.linalg.multi_dot(run)
+        if pending is not None:
+            block = pending * block          # diag(v)*B scales the rows of B
+            pending = None
+        out = block if out is None else out @ block
+        run = []
+
+    for f, v in zip(chain, values):
+        if _is_diagonal_factor(f):
+            flush()
+            if out is None:
+                pending = v if pending is None else pending * v
+            else:
+                out = out * v.T              # A*diag(v) scales the columns of A
+        else:
+            run.append(v)
+    flush()
+    if out is None:                          # the chain was diagonals only
+        out = np.diag(pending[:, 0])
+    elif pending is not None:
+        out = out * pending.T
+    return out
 
 
 def commutation_matrix(m: int, n: int) -> np.ndarray:
