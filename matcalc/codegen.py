@@ -216,7 +216,7 @@ def numpy_code(result, function_name: str = "f") -> str:
 
     >>> import matcalc
     >>> print(numpy_code(matcalc.diff("x'*A*x", "x")).splitlines()[-1])
-        return _user(_t3, (1, 1)), _user(_t5, (_dim_n, 1))
+        return _user(_t2, (1, 1)), _user(_t5, (_dim_n, 1))
     """
     variables = sorted(E.free_vars(result.function).items())
     if result.variable.name not in dict(variables):
