@@ -161,7 +161,7 @@ def jacobian(expression: str, wrt: str, vars: dict | None = None) -> Result:
     >>> str(jacobian("tanh(W*x+b)", "x"))
     '(eye-diag(tanh(W*x+b).^2))*W'
     >>> str(jacobian("A*X*B", "X"))
-    "kron(B',A)"
+    "kron(B', A)"
     """
     wrt = _check_wrt(wrt)
     parsed = parse_typed(expression, vars, wrt=(wrt,))

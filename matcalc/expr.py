@@ -549,7 +549,7 @@ class Kron(Expr):
         return (self.left, self.right)
 
     def _print(self):
-        return f"kron({_sized_text(self.left)},{_sized_text(self.right)})"
+        return f"kron({_sized_text(self.left)}, {_sized_text(self.right)})"
 
 
 def _sized_text(e: Expr) -> str:
@@ -598,7 +598,7 @@ class Commutation(Expr):
         return (self.m, self.n)
 
     def _print(self):
-        return f"commutation({dim_text(self.m)},{dim_text(self.n)})"
+        return f"commutation({dim_text(self.m)}, {dim_text(self.n)})"
 
 
 NODE_TYPES = (Var, Num, Fill, Eye, Add, Mul, Hadamard, Pow, MatPow, ElemPow, Transpose,

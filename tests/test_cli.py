@@ -127,7 +127,7 @@ def test_real_subprocess():
 
 def test_jacobian_command(capsys):
     code, out, _ = run(capsys, "jacobian", "A*X*B", "X")
-    assert (code, out) == (0, "kron(B',A)\n")
+    assert (code, out) == (0, "kron(B', A)\n")
     code, out, err = run(capsys, "jacobian", "tanh(W*x+b)", "x", "--check")
     assert code == 0 and out == "(eye-diag(tanh(W*x+b).^2))*W\n" and "check passed" in err
 

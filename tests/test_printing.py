@@ -124,15 +124,15 @@ CASES = [
     ("softmax(x)", r"\operatorname{softmax}\left(x\right)"),
     ("logsumexp(x)", r"\operatorname{logsumexp}\left(x\right)"),
     # the vec-form vocabulary of Jacobians
-    ("kron(B',A)", r"B^\top \otimes A"),
-    ("kron(x',eye(m))", r"x^\top \otimes I_{m}"),
+    ("kron(B', A)", r"B^\top \otimes A"),
+    ("kron(x', eye(m))", r"x^\top \otimes I_{m}"),
     ("2*kron(B,C) + A", r"A + 2 \left(B \otimes C\right)"),
     ("vec(X)", r"\operatorname{vec}\left(X\right)"),
     ("commutation(m,n)", r"K_{m,n}"),
 ]
 
 # LaTeX drops the shapes of constants: \mathbf{1} reads back as a vector, I needs a size.
-NOT_READ_BACK = {"matrix(1)", "-vector(1)", "vector(0)'", "kron(B',A)", "kron(x',eye(m))",
+NOT_READ_BACK = {"matrix(1)", "-vector(1)", "vector(0)'", "kron(B', A)", "kron(x', eye(m))",
                  "2*kron(B,C) + A", "vec(X)", "commutation(m,n)"}
 
 # Nodes the parser never builds (non-canonical), printed all the same.
