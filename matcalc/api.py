@@ -159,7 +159,7 @@ def jacobian(expression: str, wrt: str, vars: dict | None = None) -> Result:
     matrix X, the vec form ``∂vec(F)/∂vec(X)'`` written with ``kron``.
 
     >>> str(jacobian("tanh(W*x+b)", "x"))
-    '(eye-diag(tanh(W*x+b).^2))*W'
+    'W - diag(tanh(W*x+b).^2)*W'
     >>> str(jacobian("A*X*B", "X"))
     "kron(B', A)"
     """

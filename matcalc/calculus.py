@@ -411,11 +411,18 @@ def jacobian_expr(f: Expr, var: E.Var, simplify: Callable[[Expr], Expr],
         raise NotDifferentiableError(
             f"Jacobians and Hessians with respect to the symmetric matrix {var.name} are not "
             f"supported; declare {var.name} as a matrix")
+    from .simplify import expand_terms
     u = seed_variable(f.shape, set(E.free_vars(f)) | {var.name})
     g = reverse_sweep(f, var, seed=u, steps=steps, simplify=simplify,
                       lhs=f"{u.name} : d{lhs_name}")
-    m = linear_coefficient(g, u, simplify)
-    j = simplify(transpose(m))
+    # read the map off G as it is, and off G multiplied out (so that a factored
+    # (a*A + b*B)*x does not become kron(x, eye)*(...)); keep the shorter
+    candidates = [g]
+    expanded = add(*expand_terms(g, matrix_products=True, budget=256))
+    if expanded != g:
+        candidates.append(expanded)
+    j = min((simplify(transpose(linear_coefficient(c, u, simplify))) for c in candidates),
+            key=lambda e: e.cost)
     if steps is not None:
         steps.append(Step(f"vec({g.text()}) = {mul(transpose(j), E.vec(u)).text()}",
                           "vec(P*dX*Q) = kron(Q', P)*vec(dX)"))

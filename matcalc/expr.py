@@ -580,7 +580,7 @@ class Vec(Expr):
         return (self.arg,)
 
     def _print(self):
-        return f"vec({self.arg.text()})"
+        return f"vec({_sized_text(self.arg)})"
 
 
 class Commutation(Expr):

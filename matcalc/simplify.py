@@ -245,7 +245,8 @@ def _expand_if_shorter(n: Expr) -> Expr:
     if len(terms) <= 1 or len(terms) > MAX_EXPANSION:
         return n
     expanded = factor_sum(add(*terms))
-    return expanded if expanded.cost < n.cost else n
+    # a one-token saving is not worth losing the factored, readable form
+    return expanded if expanded.cost < n.cost - 1 else n
 
 
 # ---------------------------------------------------------------------------

@@ -43,7 +43,7 @@ JACOBIANS = [
     ("exp(x)", "x", {}, "diag(exp(x))"),
     ("x.*y", "x", {}, "diag(y)"),
     ("softmax(z)", "z", {}, "diag(softmax(z)) - softmax(z)*softmax(z)'"),
-    ("tanh(W*x+b)", "x", {}, "(eye-diag(tanh(W*x+b).^2))*W"),
+    ("tanh(W*x+b)", "x", {}, "W - diag(tanh(W*x+b).^2)*W"),
     ("x'*A*x", "x", {}, "x'*(A+A')"),
     ("W*x", "W", {}, "kron(x', eye(n))"),
     ("A*X*B", "X", {}, "kron(B', A)"),
