@@ -125,6 +125,18 @@ def _check_size(e: E.Expr) -> None:
                          f"matcalc.LIMITS.max_result_nodes = {LIMITS.max_result_nodes}")
 
 
+def _scalar_problem(expression: str, wrt: str, vars: dict | None, what: str):
+    """Parse a scalar expression and its variable, or say why it is not one."""
+    wrt = _check_wrt(wrt)
+    parsed = parse_typed(expression, vars, wrt=(wrt,))
+    f = parsed.expr
+    if not f.is_scalar:
+        raise ShapeError(f"the {what} needs a scalar expression, but {expression} is "
+                         f"{E.shape_text(f.shape)}; use jacobian for vector-valued "
+                         "expressions", expression, (0, len(expression)))
+    return parsed, f, parsed.variables[wrt]
+
+
 @guarded
 def gradient(expression: str, wrt: str, vars: dict | None = None) -> Result:
     """The gradient of a scalar expression, shaped like the variable.
@@ -134,14 +146,7 @@ def gradient(expression: str, wrt: str, vars: dict | None = None) -> Result:
     >>> str(gradient("x'*S*x", "x", vars={"S": "symmetric"}))
     '2*S*x'
     """
-    wrt = _check_wrt(wrt)
-    parsed = parse_typed(expression, vars, wrt=(wrt,))
-    f = parsed.expr
-    if not f.is_scalar:
-        raise ShapeError(f"the gradient needs a scalar expression, but {expression} is "
-                         f"{E.shape_text(f.shape)}; use jacobian for vector-valued "
-                         "expressions", expression, (0, len(expression)))
-    var = parsed.variables[wrt]
+    parsed, f, var = _scalar_problem(expression, wrt, vars, "gradient")
     steps: list = []
     g = reverse_sweep(f, var, steps=steps, simplify=simplify)
     _check_size(g)
@@ -182,13 +187,7 @@ def hessian(expression: str, wrt: str, vars: dict | None = None) -> Result:
     >>> str(hessian("x'*A*x", "x"))
     "A + A'"
     """
-    wrt = _check_wrt(wrt)
-    parsed = parse_typed(expression, vars, wrt=(wrt,))
-    f = parsed.expr
-    if not f.is_scalar:
-        raise ShapeError(f"the Hessian needs a scalar expression, but {expression} is "
-                         f"{E.shape_text(f.shape)}", expression, (0, len(expression)))
-    var = parsed.variables[wrt]
+    parsed, f, var = _scalar_problem(expression, wrt, vars, "Hessian")
     if var.symmetric:
         raise NotDifferentiableError(
             f"Hessians with respect to the symmetric matrix {wrt} are not supported; "

@@ -17,6 +17,7 @@ import keyword
 
 from . import expr as E
 from .errors import EvaluationError
+from .numeric import is_diagonal_factor, operands
 
 NUMPY_FUNCTIONS = {
     "exp": "_np.exp({})", "log": "_np.log({})", "sin": "_np.sin({})", "cos": "_np.cos({})",
@@ -120,7 +121,7 @@ class _Printer:
             n, done = stack.pop()
             if n in self.temps:
                 continue
-            kids = _operands(n)
+            kids = operands(n)
             if not done:
                 stack.append((n, True))
                 stack.extend((c, False) for c in kids if c not in self.temps)
@@ -179,23 +180,12 @@ class _Printer:
         raise TypeError(f"no NumPy code for {type(n).__name__}")  # pragma: no cover
 
 
-def _is_diagonal_factor(f: E.Expr) -> bool:
-    return isinstance(f, E.Call) and f.fn == "diag" and f.arg.shape[1] == 1 \
-        and not f.arg.is_scalar
-
-
-def _operands(n: E.Expr) -> tuple:
-    if isinstance(n, E.Mul) and any(_is_diagonal_factor(f) for f in n.chain):
-        return n.scalars + tuple(f.arg if _is_diagonal_factor(f) else f for f in n.chain)
-    return n.children()
-
-
 def _chain_code(chain: tuple, names: list[str]) -> str:
     """``A @ B``, with diag(v) applied as a row or column scaling by v."""
     code = None
     pending = None
     for f, name in zip(chain, names):
-        if _is_diagonal_factor(f):
+        if is_diagonal_factor(f):
             if code is None:
                 pending = name if pending is None else f"{pending} * {name}"
             else:

@@ -164,10 +164,10 @@ class Evaluator:
                 continue
             if not done:
                 stack.append((n, True))
-                stack.extend((c, False) for c in _operands(n) if c not in memo)
+                stack.extend((c, False) for c in operands(n) if c not in memo)
                 continue
             with np.errstate(all="ignore"):
-                memo[n] = self._eval(n, [memo[c] for c in _operands(n)])
+                memo[n] = self._eval(n, [memo[c] for c in operands(n)])
         return memo[e]
 
     def _eval(self, n: E.Expr, args: list) -> np.ndarray:
@@ -254,16 +254,16 @@ class Evaluator:
                                   f"expected {target}") from None
 
 
-def _is_diagonal_factor(f: E.Expr) -> bool:
+def is_diagonal_factor(f: E.Expr) -> bool:
     return isinstance(f, E.Call) and f.fn == "diag" and f.arg.shape[1] == 1 \
         and not f.arg.is_scalar
 
 
-def _operands(n: E.Expr) -> tuple:
+def operands(n: E.Expr) -> tuple:
     """What evaluating ``n`` needs: in a product, diag(v) is applied as a scaling by v,
     so v is evaluated and the n×n diagonal matrix never is."""
-    if isinstance(n, E.Mul) and any(_is_diagonal_factor(f) for f in n.chain):
-        return n.scalars + tuple(f.arg if _is_diagonal_factor(f) else f for f in n.chain)
+    if isinstance(n, E.Mul) and any(is_diagonal_factor(f) for f in n.chain):
+        return n.scalars + tuple(f.arg if is_diagonal_factor(f) else f for f in n.chain)
     return n.children()
 
 
@@ -286,7 +286,7 @@ def _chain_product(chain: tuple, values: list) -> np.ndarray:
         run = []
 
     for f, v in zip(chain, values):
-        if _is_diagonal_factor(f):
+        if is_diagonal_factor(f):
             flush()
             if out is None:
                 pending = v if pending is None else pending * v
