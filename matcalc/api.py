@@ -119,10 +119,8 @@ def _check_wrt(wrt) -> str:
 
 
 def _check_size(e: E.Expr) -> None:
-    count = sum(1 for _ in E.walk(e))
-    if count > LIMITS.max_result_nodes:
-        raise LimitError(f"the result has {count} distinct subexpressions; the limit is "
-                         f"matcalc.LIMITS.max_result_nodes = {LIMITS.max_result_nodes}")
+    from .calculus import check_result_size
+    check_result_size(e)
 
 
 def _scalar_problem(expression: str, wrt: str, vars: dict | None, what: str):

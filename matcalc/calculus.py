@@ -258,6 +258,13 @@ def _term(g: Expr, n: Expr) -> str:
     return f"{text} : {_d(n)}"
 
 
+def check_result_size(e: Expr) -> None:
+    """Stop a derivative that grows past ``LIMITS.max_result_tokens``."""
+    if e.cost > LIMITS.max_result_tokens:
+        raise LimitError(f"the derivative grows past {LIMITS.max_result_tokens} tokens; the "
+                         "limit is matcalc.LIMITS.max_result_tokens")
+
+
 def topological_order(root: Expr, depends: dict) -> list[Expr]:
     """Nodes of ``root`` that depend on the variable, every parent before its children."""
     order: list[Expr] = []
@@ -302,6 +309,15 @@ def reverse_sweep(root: Expr, var: E.Var, seed: Expr = ONE, steps: list | None =
         return E.zeros(var.shape)
     order = topological_order(root, depends)
     adjoint: dict[Expr, Expr] = {root: seed}
+    displayed: dict[Expr, tuple] = {}
+
+    def shown(p: Expr) -> Expr:
+        """The simplified adjoint of a pending node, recomputed only when it changed."""
+        raw = adjoint[p]
+        if p not in displayed or displayed[p][0] is not raw:
+            displayed[p] = (raw, simplify(raw))
+        return displayed[p][1]
+
     pending = [root]
     if steps is not None:
         steps.append(Step(f"{lhs} = {_term(seed, root)}"))
@@ -324,8 +340,9 @@ def reverse_sweep(root: Expr, var: E.Var, seed: Expr = ONE, steps: list | None =
             else:
                 adjoint[child] = contribution
                 pending.append(child)
+            check_result_size(adjoint[child])
         if steps is not None:
-            frontier = " + ".join(_term(simplify(adjoint[p]), p) for p in pending)
+            frontier = " + ".join(_term(shown(p), p) for p in pending)
             steps.append(Step(f"   = {frontier}" if frontier else "   = 0", _rule_name(node)))
     result = adjoint.get(var, E.zeros(var.shape))
     if getattr(var, "symmetric", False):

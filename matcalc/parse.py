@@ -71,8 +71,8 @@ def _join(a: Node, b) -> tuple[int, int]:
     return (a.span[0], end)
 
 
-class _Build(lark.Transformer):
-    """Lark tree -> Node tree.  Only builds; all checking happens afterwards."""
+class _Build:
+    """Builds one Node from a Lark rule's items.  Only builds; checking comes after."""
 
     def number(self, items):
         (tok,) = items
@@ -116,6 +116,23 @@ class _Build(lark.Transformer):
         return Node("transpose", _join(arg, quote), "'", [arg], op_span=_tok_span(quote))
 
 
+def _build_nodes(tree: lark.Tree) -> Node:
+    """Lark tree -> Node tree, iteratively: a flat sum of a million terms is a left-deep
+    tree a million levels deep, too deep for a recursive transformer."""
+    build = _Build()
+    done: dict[int, object] = {}
+    stack = [(tree, False)]
+    while stack:
+        t, ready = stack.pop()
+        if not ready:
+            stack.append((t, True))
+            stack.extend((c, False) for c in t.children if isinstance(c, lark.Tree))
+            continue
+        items = [done.pop(id(c)) if isinstance(c, lark.Tree) else c for c in t.children]
+        done[id(t)] = getattr(build, t.data)(items)
+    return done[id(tree)]
+
+
 def syntax_tree(text: str) -> Node:
     """Parse ``text`` to a :class:`Node` tree; syntax errors become ``ParseError``."""
     if len(text) > LIMITS.max_input_chars:
@@ -129,7 +146,7 @@ def syntax_tree(text: str) -> Node:
                          f"{LIMITS.max_depth} (matcalc.LIMITS.max_depth)")
     try:
         tree = _parser().parse(text)
-        return _Build().transform(tree)
+        return _build_nodes(tree)
     except lark.exceptions.UnexpectedCharacters as exc:
         raise ParseError(f"unexpected character {text[exc.pos_in_stream]!r}", text,
                          (exc.pos_in_stream, exc.pos_in_stream + 1)) from None

@@ -45,6 +45,12 @@ def rebuild(n: Expr, children: list) -> Expr:
     return n
 
 
+#: simplify is a pure function of its (immutable) argument, so results are shared
+#: across calls: a reverse sweep simplifies the same subexpressions many times
+_MEMO: dict = {}
+MEMO_SIZE = 200_000
+
+
 def simplify(e: Expr) -> Expr:
     """The most compact form these rewrites reach.
 
@@ -52,7 +58,9 @@ def simplify(e: Expr) -> Expr:
     >>> str(simplify(parse("B*x + B'*x")))
     "(B+B')*x"
     """
-    memo: dict = {}
+    memo = _MEMO
+    if len(memo) > MEMO_SIZE:
+        memo.clear()
     stack = [(e, False)]
     while stack:
         n, done = stack.pop()
