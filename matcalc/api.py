@@ -13,7 +13,6 @@ from . import expr as E
 from .calculus import Step, jacobian_expr, reverse_sweep
 from .errors import (LimitError, MatcalcError, NotDifferentiableError, ParseError,
                      ShapeError)
-from .limits import LIMITS
 from .parse import parse_typed
 from .simplify import simplify
 
