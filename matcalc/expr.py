@@ -714,9 +714,6 @@ def _merge_scalars(coef: Number, scalars: list) -> tuple[Number, list]:
     for b in order:
         e = merged[b]
         total = _sum_exponents(e)
-        if total is None:
-            out.extend(power(b, x) for x in e)
-            continue
         if is_zero(total):
             continue
         p = power(b, total)
@@ -738,12 +735,12 @@ def _acc(merged, order, b, e):
     merged[b].append(e)
 
 
-def _sum_exponents(exps: list) -> Expr | None:
+def _sum_exponents(exps: list) -> Expr:
     if len(exps) == 1:
         return exps[0]
     if all(isinstance(x, Num) for x in exps):
         return Num(sum((x.value for x in exps), Fraction(0)))
-    return None
+    return add(*exps)  # b^p*b^q -> b^(p+q)
 
 
 def _merge_chain(chain: list) -> list | None:
@@ -814,9 +811,36 @@ def _matpow_parts(f: Expr) -> tuple[Expr, int]:
     return f, 1
 
 
+def _split_chain(chain: list) -> tuple[list, list]:
+    """(scalar factors, matrix chain): scalar elements leave the chain, and so does every
+    leading run that multiplies to 1×1 while more factors follow (``x'*y*y'*y`` is
+    ``(x'*y)*y'*y``), which is how a left-to-right reading of the text groups it."""
+    scalars: list[Expr] = []
+    rest: list[Expr] = []
+    for f in chain:
+        if f.is_scalar:
+            scalars.append(f)
+        else:
+            rest.append(f)
+    out: list[Expr] = []
+    run: list[Expr] = []
+    for i, f in enumerate(rest):
+        run.append(f)
+        if run[0].shape[0] == 1 and f.shape[1] == 1 and i < len(rest) - 1:
+            scalars.append(Mul(Fraction(1), (), tuple(run), SCALAR) if len(run) > 1
+                           else run[0])
+            run = []
+    out.extend(run)
+    return scalars, out
+
+
 def make_mul(coef: Number, scalars: Iterable[Expr], chain: Iterable[Expr]) -> Expr:
     """The canonical product ``coef * scalars * chain`` (chain already shape-checked)."""
     chain = list(chain)
+    if any(f.is_scalar for f in chain) or any(
+            f.shape[1] == 1 and chain[0].shape[0] == 1 for f in chain[:-1]):
+        split, chain = _split_chain(chain)
+        scalars = list(scalars) + split
     shape = _chain_shape(chain) if chain else SCALAR
     if coef == 0 or any(is_zero(s) for s in scalars) or any(is_zero(f) for f in chain):
         return zeros(shape)
@@ -982,9 +1006,6 @@ def hadamard(*factors: Expr) -> Expr:
     out = []
     for b in order:
         total = _sum_exponents(bases[b])
-        if total is None:
-            out.extend(elem_power(b, x) for x in bases[b])
-            continue
         if is_zero(total):
             continue
         p = elem_power(b, total)
@@ -1119,8 +1140,8 @@ def transpose(a: Expr) -> Expr:
     if isinstance(a, MatPow):
         return matrix_power(transpose(a.base), a.k)  # (A^k)' -> A'^k
     if isinstance(a, Call):
-        if a.fn == "diag":
-            return a  # a diagonal matrix is symmetric
+        if a.fn == "diag" and a.arg.shape[1] == 1:
+            return a  # diag(v) is a diagonal matrix: symmetric
         if a.fn == "inv":
             return a if is_symmetric(a.arg) else Transpose(a)
         if a.fn in ELEMENTWISE and isinstance(a.arg, Transpose):

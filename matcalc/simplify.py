@@ -12,6 +12,7 @@ always shorter, each applied only when it lowers the token count (``Expr.cost``)
 """
 from __future__ import annotations
 
+from collections import Counter
 from fractions import Fraction
 
 from . import expr as E
@@ -116,11 +117,11 @@ def factor_sum(n: Expr) -> Expr:
                 if len(idx) < 2:
                     continue
                 cand = _factored(n, f, idx, side)
-                if cand is not None and cand.cost <= n.cost and (
+                if cand is not None and cand != n and cand.cost <= n.cost and (
                         best is None or cand.cost < best.cost):
                     best = cand
         common = _common_scalars(n)
-        if common is not None and common.cost <= n.cost and (
+        if common is not None and common != n and common.cost <= n.cost and (
                 best is None or common.cost < best.cost):
             best = common
         if best is None or best == n:
@@ -138,9 +139,10 @@ def _common_scalars(n: E.Add) -> Expr | None:
     g = Fraction(_gcd_all([c.numerator for c in coefs]), _lcm_all([c.denominator for c in coefs]))
     if all(c < 0 for c in coefs):
         g = -g
-    common = list(parts[0][1])
+    common = Counter(parts[0][1])
     for _, s, _ in parts[1:]:
-        common = [x for x in common if x in s]
+        common &= Counter(s)
+    common = list(common.elements())
     if g == 1 and not common:
         return None
     rest = []
@@ -173,10 +175,15 @@ def _factored(n: E.Add, f: Expr, idx: list[int], side: str) -> Expr | None:
     remainders = []
     for i in idx:
         c, s, ch = _chain_parts(n.terms[i])
-        r = make_mul(c, s, ch[1:] if side == "left" else ch[:-1])
-        if r.is_scalar and not E.is_scalar_shape(rest_shape):
-            r = mul(r, E.eye(rest_shape[0]))  # A*B + 2*A -> A*(B + 2*eye)
-        remainders.append(r)
+        remainders.append(make_mul(c, s, ch[1:] if side == "left" else ch[:-1]))
+    if all(r.is_scalar for r in remainders):
+        return add(*(t for i, t in enumerate(n.terms) if i not in idx),
+                   mul(add(*remainders), f))  # a*F + b*F -> (a + b)*F
+    if isinstance(f, E.Eye):
+        return None
+    # A*B + 2*A -> A*(B + 2*eye)
+    remainders = [mul(r, E.eye(rest_shape[0])) if r.is_scalar
+                  and not E.is_scalar_shape(rest_shape) else r for r in remainders]
     inner = factor_sum(add(*remainders))
     if E.is_zero(inner):
         core = E.zeros(n.shape)
