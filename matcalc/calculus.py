@@ -300,6 +300,10 @@ def dependence(root: Expr, var: E.Var) -> dict:
     return memo
 
 
+#: most terms of the differential shown in one derivation step
+FRONTIER_SHOWN = 6
+
+
 def reverse_sweep(root: Expr, var: E.Var, seed: Expr = ONE, steps: list | None = None,
                   simplify: Callable[[Expr], Expr] = lambda e: e,
                   lhs: str = "dL") -> Expr:
@@ -308,27 +312,30 @@ def reverse_sweep(root: Expr, var: E.Var, seed: Expr = ONE, steps: list | None =
     if not depends[root]:
         return E.zeros(var.shape)
     order = topological_order(root, depends)
-    adjoint: dict[Expr, Expr] = {root: seed}
+    # the contributions reaching each node, added up once when the node is expanded
+    adjoint: dict[Expr, list] = {root: [seed]}
+    pending: dict[Expr, None] = {root: None}   # the frontier, in order of arrival
     displayed: dict[Expr, tuple] = {}
+    size: dict[Expr, int] = {}
 
     def shown(p: Expr) -> Expr:
-        """The simplified adjoint of a pending node, recomputed only when it changed."""
-        raw = adjoint[p]
-        if p not in displayed or displayed[p][0] is not raw:
-            displayed[p] = (raw, simplify(raw))
+        """The simplified adjoint of a pending node, recomputed only when it grew."""
+        parts = adjoint[p]
+        if p not in displayed or displayed[p][0] != len(parts):
+            displayed[p] = (len(parts), simplify(add(*parts)))
         return displayed[p][1]
 
-    pending = [root]
     if steps is not None:
         steps.append(Step(f"{lhs} = {_term(seed, root)}"))
     for node in order:
         if node == var:
             continue
-        g = adjoint.pop(node, None)
-        if g is None:
+        parts = adjoint.pop(node, None)
+        if parts is None:
             continue
-        pending.remove(node)
-        g = simplify(g)
+        del pending[node]
+        g = simplify(add(*parts))
+        check_result_size(g)
         rule = ADJOINT_RULES.get(type(node))
         if rule is None:
             raise NotDifferentiableError(f"no differential rule for {node}")
@@ -336,20 +343,32 @@ def reverse_sweep(root: Expr, var: E.Var, seed: Expr = ONE, steps: list | None =
             if not depends.get(child, False):
                 continue
             if child in adjoint:
-                adjoint[child] = add(adjoint[child], contribution)
+                adjoint[child].append(contribution)
             else:
-                adjoint[child] = contribution
-                pending.append(child)
-            check_result_size(adjoint[child])
+                adjoint[child] = [contribution]
+                pending[child] = None
+            # stop a blow-up early: the sum of the contributions bounds what they add to
+            size[child] = size.get(child, 0) + contribution.cost
+            if size[child] > LIMITS.max_result_tokens:
+                compact = simplify(add(*adjoint[child]))
+                check_result_size(compact)
+                adjoint[child] = [compact]
+                size[child] = compact.cost
         if steps is not None:
-            frontier = " + ".join(_term(shown(p), p) for p in pending)
+            front = list(pending)
+            shown_terms = [_term(shown(p), p) for p in front[:FRONTIER_SHOWN]]
+            if len(front) > FRONTIER_SHOWN:
+                shown_terms.append(f"... ({len(front) - FRONTIER_SHOWN} more terms)")
+            frontier = " + ".join(shown_terms)
             steps.append(Step(f"   = {frontier}" if frontier else "   = 0", _rule_name(node)))
-    result = adjoint.get(var, E.zeros(var.shape))
+    result = add(*adjoint[var]) if var in adjoint else E.zeros(var.shape)
     if getattr(var, "symmetric", False):
         # the gradient in the space of symmetric matrices, (G + G')/2, taken on the
         # unsimplified sum of contributions so that mirror-image terms collect
         result = symmetric_part(result)
-    return simplify(result)
+    result = simplify(result)
+    check_result_size(result)
+    return result
 
 
 def symmetric_part(g: Expr) -> Expr:

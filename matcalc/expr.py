@@ -21,7 +21,7 @@ import re
 from fractions import Fraction
 from typing import Iterable, Union
 
-from .errors import NotDifferentiableError, ShapeError
+from .errors import LimitError, NotDifferentiableError, ShapeError
 
 Dim = Union[int, str]
 Shape = tuple  # (rows, cols) of Dims
@@ -90,6 +90,9 @@ def number_text(v: Number) -> str:
     """The shortest exact text of a non-negative number: ``0.5``, ``1e-08``, ``1/3``."""
     if isinstance(v, float):
         return repr(v)
+    if max(v.numerator.bit_length(), v.denominator.bit_length()) > 12_000:
+        raise LimitError("a number grows past 1e±3600; the limit on numbers is "
+                         "matcalc.LIMITS.max_number_exponent")
     if v.denominator == 1:
         s = str(v.numerator)
         if len(s) > 12 and s.rstrip("0") != s:
@@ -138,10 +141,28 @@ class Expr:
         return ()
 
     def __eq__(self, other) -> bool:
-        if self is other:
-            return True
-        return (type(self) is type(other) and self._hash == other._hash
-                and self._fields() == other._fields())
+        # structural equality, compared with an explicit stack so that two deep,
+        # equal trees cannot exhaust Python's stack
+        stack = [(self, other)]
+        while stack:
+            a, b = stack.pop()
+            if a is b:
+                continue
+            if type(a) is not type(b) or a._hash != b._hash:
+                return False
+            for x, y in zip(a._fields(), b._fields()):
+                if isinstance(x, tuple) and isinstance(y, tuple):
+                    if len(x) != len(y):
+                        return False
+                    pairs = zip(x, y)
+                else:
+                    pairs = ((x, y),)
+                for u, v in pairs:
+                    if isinstance(u, Expr) and isinstance(v, Expr):
+                        stack.append((u, v))
+                    elif u != v:
+                        return False
+        return True
 
     def __hash__(self) -> int:
         return self._hash
@@ -157,7 +178,11 @@ class Expr:
     def text(self) -> str:
         """The compact text form (no spaces), as it appears inside a larger expression."""
         if self._text is None:
-            object.__setattr__(self, "_text", self._print())
+            # children first, without recursion: a deep tree must not exhaust the stack
+            pending = [n for n in _postorder(self, lambda n: n._text is None)]
+            for n in pending:
+                if n._text is None:
+                    object.__setattr__(n, "_text", n._print())
         return self._text
 
     def __str__(self) -> str:
@@ -183,6 +208,25 @@ class Expr:
     def _wrap(self, child: "Expr", minimum: int) -> str:
         text = child.text()
         return f"({text})" if child.precedence < minimum else text
+
+
+def _postorder(root: "Expr", wanted) -> list:
+    """The nodes of ``root`` for which ``wanted(node)`` holds (their subtrees are searched
+    only below wanted nodes), children before parents, without recursion."""
+    out: list = []
+    stack = [(root, False)]
+    seen: set[int] = set()
+    while stack:
+        n, done = stack.pop()
+        if done:
+            out.append(n)
+            continue
+        if id(n) in seen or not wanted(n):
+            continue
+        seen.add(id(n))
+        stack.append((n, True))
+        stack.extend((c, False) for c in n.children())
+    return out
 
 
 class Var(Expr):
@@ -320,12 +364,18 @@ class Mul(Expr):
     def children(self):
         return self.scalars + self.chain
 
+    def negated(self) -> Expr:
+        """``-self`` for a negative coefficient, built directly (it is canonical already)."""
+        factors = self.scalars + self.chain
+        if self.coef == -1 and len(factors) == 1:
+            return factors[0]
+        return Mul(-self.coef, self.scalars, self.chain, self.shape)
+
     @property
     def precedence(self):
         if self.coef < 0:
             # '-x' alone is a unary expression; '-2*x' is a product.
-            inner = make_mul(-self.coef, self.scalars, self.chain)
-            return P_UNARY if inner.precedence > P_PRODUCT else P_PRODUCT
+            return P_UNARY if self.negated().precedence > P_PRODUCT else P_PRODUCT
         return P_PRODUCT
 
     def fraction(self) -> tuple[Number | None, list, list]:
@@ -356,8 +406,7 @@ class Mul(Expr):
 
     def _print(self):
         if self.coef < 0:
-            inner = make_mul(-self.coef, self.scalars, self.chain)
-            return "-" + self._wrap(inner, P_PRODUCT)
+            return "-" + self._wrap(self.negated(), P_PRODUCT)
         top, above, below = self.fraction()
         numer = [] if top is None else [number_text(top)]
         numer.extend(self._wrap(f, P_POWER) for f in above)

@@ -71,6 +71,14 @@ NUMPY_MATRIX: dict[str, Callable] = {
 }
 
 
+def _float(v) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        raise EvaluationError(f"the number {E.number_text(abs(v))} is too large for "
+                              "floating point") from None
+
+
 def to_user(a: np.ndarray, shape) -> object:
     """Internal 2-D value -> what users see: float, 1-D vector or 2-D matrix."""
     if E.is_scalar_shape(shape):
@@ -174,9 +182,9 @@ class Evaluator:
         if isinstance(n, E.Var):
             return self.bind(n)
         if isinstance(n, E.Num):
-            return np.array([[float(n.value)]])
+            return np.array([[_float(n.value)]])
         if isinstance(n, E.Fill):
-            return np.full((self.size(n.shape[0]), self.size(n.shape[1])), float(n.value))
+            return np.full((self.size(n.shape[0]), self.size(n.shape[1])), _float(n.value))
         if isinstance(n, E.Eye):
             return np.eye(self.size(n.shape[0]))
         if isinstance(n, E.Add):
@@ -186,7 +194,7 @@ class Evaluator:
             return out
         if isinstance(n, E.Mul):
             k = len(n.scalars)
-            s = float(n.coef)
+            s = _float(n.coef)
             for a in args[:k]:
                 s = s * a[0, 0]
             if not n.chain:

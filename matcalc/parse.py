@@ -76,7 +76,7 @@ class _Build:
 
     def number(self, items):
         (tok,) = items
-        return Node("num", _tok_span(tok), Fraction(str(tok)))
+        return Node("num", _tok_span(tok), number_value(str(tok), tok.start_pos))
 
     def name(self, items):
         (tok,) = items
@@ -116,6 +116,32 @@ class _Build:
         return Node("transpose", _join(arg, quote), "'", [arg], op_span=_tok_span(quote))
 
 
+class _NumberLimit(Exception):
+    """A number literal past a limit; turned into a LimitError with the input shown."""
+
+    def __init__(self, message: str, span: tuple[int, int]):
+        super().__init__(message)
+        self.span = span
+
+
+def number_value(text: str, start: int = 0) -> Fraction:
+    """The exact value of a number literal, within LIMITS.max_number_digits and
+    LIMITS.max_number_exponent (floats cannot hold more anyway)."""
+    span = (start, start + len(text))
+    mantissa, _, exponent = text.lower().partition("e")
+    digits = len(mantissa.replace(".", "").lstrip("0"))
+    if digits > LIMITS.max_number_digits or len(exponent) > 8:
+        raise _NumberLimit(f"the number has more than {LIMITS.max_number_digits} digits; the "
+                           "limit is matcalc.LIMITS.max_number_digits", span)
+    value = Fraction(text)
+    if value != 0:
+        magnitude = len(str(int(mantissa.split(".")[0] or "0"))) + int(exponent or 0)
+        if abs(magnitude) > LIMITS.max_number_exponent:
+            raise _NumberLimit(f"the number {text} is beyond 1e±{LIMITS.max_number_exponent}; "
+                               "the limit is matcalc.LIMITS.max_number_exponent", span)
+    return value
+
+
 def _build_nodes(tree: lark.Tree) -> Node:
     """Lark tree -> Node tree, iteratively: a flat sum of a million terms is a left-deep
     tree a million levels deep, too deep for a recursive transformer."""
@@ -147,6 +173,8 @@ def syntax_tree(text: str) -> Node:
     try:
         tree = _parser().parse(text)
         return _build_nodes(tree)
+    except _NumberLimit as exc:
+        raise LimitError(str(exc), text, exc.span) from None
     except lark.exceptions.UnexpectedCharacters as exc:
         raise ParseError(f"unexpected character {text[exc.pos_in_stream]!r}", text,
                          (exc.pos_in_stream, exc.pos_in_stream + 1)) from None
@@ -675,7 +703,8 @@ class _Typer:
             return (resolve(shape[0]), resolve(shape[1]))
 
         self.resolve_shape = rshape
-        built: dict[int, E.Expr] = {}
+        built: dict[int, object] = {}
+        depth: dict[int, int] = {}
         stack = [(root, False)]
         while stack:
             n, done = stack.pop()
@@ -683,14 +712,36 @@ class _Typer:
                 stack.append((n, True))
                 stack.extend((a, False) for a in reversed(_typed_args(n)))
                 continue
-            args = [built[id(a)] for a in _typed_args(n)]
+            kids = _typed_args(n)
+            summing = n.kind == "binary" and n.value in "+-"
+            # the depth of the tree being built: a^b^c... or f(g(h(...))) nest without
+            # parentheses, and a flat sum does not nest at all
+            depth[id(n)] = max((depth.pop(id(a)) + (0 if summing and i == 0 else 1)
+                                for i, a in enumerate(kids)), default=0)
+            if depth[id(n)] > LIMITS.max_depth:
+                raise LimitError(f"the expression nests more than {LIMITS.max_depth} levels "
+                                 "deep; the limit is matcalc.LIMITS.max_depth", self.text,
+                                 n.op_span or n.span)
+            args = [built.pop(id(a)) for a in kids]
             try:
-                built[id(n)] = self._build_one(n, args, rshape)
+                if summing:
+                    # a + b - c + ... is collected and canonicalised once, not per term
+                    terms = args[0] if isinstance(args[0], _Terms) else _Terms([args[0]])
+                    right = _materialise(args[1])
+                    terms.append(right if n.value == "+" else E.neg(right))
+                    built[id(n)] = terms
+                    continue
+                built[id(n)] = self._build_one(n, [_materialise(a) for a in args], rshape)
             except MatcalcError as exc:
                 if exc.text is not None:
                     raise
                 raise type(exc)(exc.message, self.text, n.op_span or n.span) from None
-        return built[id(root)]
+        try:
+            return _materialise(built[id(root)])
+        except MatcalcError as exc:
+            if exc.text is not None:
+                raise
+            raise type(exc)(exc.message, self.text, root.span) from None
 
     def _build_one(self, n: Node, args, rshape) -> E.Expr:
         k = n.kind
@@ -748,6 +799,14 @@ class _Typer:
             order, fn = n.value
             return E.abstract(fn, order, args[0])
         raise AssertionError(k)  # pragma: no cover
+
+
+class _Terms(list):
+    """The terms of a sum being read, added up once when the sum is complete."""
+
+
+def _materialise(x):
+    return E.add(*x) if isinstance(x, _Terms) else x
 
 
 def _typed_args(n: Node) -> list:

@@ -21,9 +21,12 @@ from typing import Callable
 from .expr import (
     P_ATOM, P_POSTFIX, P_POWER, P_PRODUCT, P_UNARY,
     Abstract, Add, Call, ElemPow, Expr, Eye, Fill, Hadamard, MatPow, Mul, Num, Number,
-    Pow, Transpose, Var, make_mul, number_text, scale, split_coef, Kron, Vec, Commutation,
-    dim_factors,
+    Pow, Transpose, Var, number_text, scale, split_coef, Kron, Vec, Commutation,
+    dim_factors, _postorder,
 )
+
+
+_CACHE: dict = {}
 
 
 def latex(e: Expr) -> str:
@@ -35,10 +38,18 @@ def latex(e: Expr) -> str:
     >>> print(latex(parse("x/sqrt(x'*x)")))
     \frac{x}{\sqrt{x^\top x}}
     """
-    rule = LATEX_RULES.get(type(e))
-    if rule is None:
-        raise TypeError(f"no LaTeX rule for {type(e).__name__} node {e}")
-    return rule(e)
+    if e in _CACHE:
+        return _CACHE[e]
+    if len(_CACHE) > 100_000:
+        _CACHE.clear()
+    # children first, without recursion, so that a deep tree cannot exhaust the stack;
+    # each rule then finds its children's LaTeX in the cache
+    for n in _postorder(e, lambda n: n not in _CACHE):
+        rule = LATEX_RULES.get(type(n))
+        if rule is None:
+            raise TypeError(f"no LaTeX rule for {type(n).__name__} node {n}")
+        _CACHE[n] = rule(n)
+    return _CACHE[e]
 
 
 def latex_precedence(e: Expr) -> int:
@@ -202,7 +213,7 @@ def _latex_mul(e: Mul) -> str:
     r"""``c*s*A*B`` side by side; negative-power scalars and a fraction's denominator
     go under a ``\frac``, as in the text form (``2*A*x/(x'*B*x)``)."""
     if e.coef < 0:
-        return "-" + _wrap(make_mul(-e.coef, e.scalars, e.chain), P_PRODUCT)
+        return "-" + _wrap(e.negated(), P_PRODUCT)
     top, numer, denom = e.fraction()
     coef_text = [] if top is None else [latex_number(top)]
     factors = numer + list(e.chain)
@@ -225,7 +236,7 @@ def _latex_mul(e: Mul) -> str:
 def _mul_precedence(e: Mul) -> int:
     if e.coef < 0:
         # '-x' alone is a unary expression; '-2 x' is a product.
-        inner = make_mul(-e.coef, e.scalars, e.chain)
+        inner = e.negated()
         return P_UNARY if latex_precedence(inner) > P_PRODUCT else P_PRODUCT
     return P_PRODUCT
 
