@@ -1237,6 +1237,9 @@ def _elementwise(fn: str, arg: Expr) -> Expr:
         return Num({"abs": abs(v), "sign": (v > 0) - (v < 0), "relu": max(v, 0 * v)}[fn])
     if isinstance(arg, Call) and arg.fn == fn and fn in ("abs", "sign", "relu"):
         return arg  # abs(abs(u)) -> abs(u)
+    if is_zero(arg) and fn in ("abs", "sign", "relu", "sin", "tan", "arcsin", "arctan",
+                               "sinh", "tanh", "sqrt"):
+        return arg  # f(0) = 0
     return Call(fn, arg, arg.shape)
 
 
@@ -1345,6 +1348,8 @@ def _sum(a: Expr) -> Expr:
 
 def _norm(fn: str):
     def rule(a: Expr) -> Expr:
+        if is_zero(a):
+            return ZERO
         if a.is_scalar:
             return call("abs", a)
         if isinstance(a, Transpose):

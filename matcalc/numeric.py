@@ -378,7 +378,7 @@ def domain_of(e: E.Expr) -> Domain:
         if isinstance(n, E.Call):
             if n.fn in ("abs", "sign", "relu", "norm1"):
                 d.kinks.append(n.arg)
-            elif n.fn == "norm2":
+            elif n.fn == "norm2" and E.free_vars(n.arg):
                 d.nonzero_args.append(n.arg)
             elif n.fn in ("log", "sqrt"):
                 d.positive_args.append(n.arg)
