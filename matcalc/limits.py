@@ -19,6 +19,9 @@ class Limits:
     max_result_tokens: int = 25_000
     #: largest exponent of a matrix power X^k that is expanded in a derivative
     max_matrix_power: int = 64
+    #: largest size of a dimension that check() draws random values for (it takes
+    #: central differences along every entry of the variable)
+    max_check_size: int = 64
     #: most digits in a number literal
     max_number_digits: int = 100
     #: numbers lie within 1e-300 .. 1e300 in magnitude (or are 0), as floats do

@@ -22,7 +22,8 @@ from typing import Callable
 import numpy as np
 
 from . import expr as E
-from .errors import EvaluationError, MatcalcError
+from .errors import EvaluationError, LimitError, MatcalcError
+from .limits import LIMITS
 
 FD_STEP = 1e-6
 TOLERANCE = 1e-5
@@ -517,6 +518,12 @@ def draw_points(function: E.Expr, variables: dict[str, E.Var], functions: set,
     """``count`` random points inside the domain of ``function``."""
     domain = domain_of(function)
     dims = sorted(set(dims_of(function, *variables.values())) | set(extra_dims))
+    for v in variables.values():
+        for d in v.shape:
+            if isinstance(d, int) and d > LIMITS.max_check_size:
+                raise LimitError(f"{v.name} is declared with size {d}; check() draws values "
+                                 f"up to size {LIMITS.max_check_size}, the limit "
+                                 "matcalc.LIMITS.max_check_size")
     points: list[Point] = []
     for sizes in size_assignments(dims, rng):
         points = []

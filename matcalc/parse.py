@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -433,6 +434,9 @@ class _Typer:
     def __init__(self, text: str, vars: dict | None):
         self.text = text
         self.decls = {}
+        if vars is not None and not isinstance(vars, Mapping):
+            raise ParseError(f"the declarations must be a dict of name -> kind, like "
+                             f"{{'S': 'symmetric'}}, not {type(vars).__name__}")
         for name, decl in (vars or {}).items():
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", str(name)):
                 raise ParseError(f"cannot declare {name!r}: not a variable name")
