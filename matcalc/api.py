@@ -122,6 +122,19 @@ def _check_size(e: E.Expr) -> None:
     check_result_size(e)
 
 
+def _located(fn):
+    """Errors raised while differentiating point at the whole input (SPEC §5)."""
+    @functools.wraps(fn)
+    def wrapper(expression, *args, **kwargs):
+        try:
+            return fn(expression, *args, **kwargs)
+        except MatcalcError as exc:
+            if exc.text is not None or not isinstance(expression, str) or not expression:
+                raise
+            raise type(exc)(exc.message, expression, (0, len(expression))) from None
+    return wrapper
+
+
 def _scalar_problem(expression: str, wrt: str, vars: dict | None, what: str):
     """Parse a scalar expression and its variable, or say why it is not one."""
     wrt = _check_wrt(wrt)
@@ -135,6 +148,7 @@ def _scalar_problem(expression: str, wrt: str, vars: dict | None, what: str):
 
 
 @guarded
+@_located
 def gradient(expression: str, wrt: str, vars: dict | None = None) -> Result:
     """The gradient of a scalar expression, shaped like the variable.
 
@@ -156,6 +170,7 @@ diff = gradient
 
 
 @guarded
+@_located
 def jacobian(expression: str, wrt: str, vars: dict | None = None) -> Result:
     """The Jacobian ``∂F/∂x`` (m×n, entry (i,j) = ∂F_i/∂x_j); for matrix-valued F or a
     matrix X, the vec form ``∂vec(F)/∂vec(X)'`` written with ``kron``.
@@ -177,6 +192,7 @@ def jacobian(expression: str, wrt: str, vars: dict | None = None) -> Result:
 
 
 @guarded
+@_located
 def hessian(expression: str, wrt: str, vars: dict | None = None) -> Result:
     """The Hessian of a scalar expression: the Jacobian of its gradient, one symmetric
     matrix expression (vec form ``∂vec(G)/∂vec(X)'`` for a matrix X).

@@ -62,11 +62,12 @@ def caret_lines(text: str, span: tuple[int, int]) -> str:
     width = max(1, min(end, line_end) - start)
     # Long inputs: show a window around the caret, so the message stays one paragraph.
     if len(line) > 100:
+        width = min(width, 60)  # a caret under a whole long input: show its start
         lo = max(0, col - 40)
         hi = min(len(line), col + width + 40)
         prefix = "..." if lo > 0 else ""
         suffix = "..." if hi < len(line) else ""
         line = prefix + line[lo:hi] + suffix
         col = col - lo + len(prefix)
-        width = min(width, hi - (start - line_start))
+        width = max(1, min(width, hi - lo - (col - len(prefix))))
     return f"  {line}\n  {' ' * col}{'^' * max(1, width)}"

@@ -343,7 +343,11 @@ def _broadcast_scalar(term: Expr) -> Expr | None:
     if isinstance(term, Fill):
         return Num(term.value)
     if isinstance(term, Mul) and len(term.chain) == 1 and isinstance(term.chain[0], Fill):
-        return make_mul(term.coef * term.chain[0].value, term.scalars, ())
+        scalar = make_mul(term.coef * term.chain[0].value, term.scalars, ())
+        # (b-c)*matrix(1) + B must not print as (b-c) + B, which reads as b + B - c
+        return None if isinstance(scalar, Add) or (
+            isinstance(scalar, Mul) and scalar.coef < 0 and isinstance(scalar.negated(), Add)
+        ) else scalar
     return None
 
 
@@ -904,6 +908,24 @@ def make_mul(coef: Number, scalars: Iterable[Expr], chain: Iterable[Expr]) -> Ex
     # A chain that merged down to nothing was an identity of the original shape.
     if not chain and not is_scalar_shape(shape):
         chain = [Eye(shape[0])]
+    # a*vector(2) -> 2*a*vector(1): a constant's value belongs to the coefficient
+    if any(isinstance(f, Fill) and f.value != 1 for f in chain):
+        for i, f in enumerate(chain):
+            if isinstance(f, Fill) and f.value != 1:
+                coef = coef * f.value
+                chain[i] = Fill(Fraction(1), f.shape)
+    # Of the 1×1 products in a scalar product, the last in canonical order is the chain
+    # and the others are parenthesised factors, as reading the printed text gives.
+    if is_scalar_shape(shape) and any(isinstance(x, Mul) and x.chain for x in scalars):
+        opaque = [x for x in scalars if isinstance(x, Mul) and x.chain]
+        if chain:
+            opaque.append(Mul(Fraction(1), (), tuple(chain), SCALAR))
+        keep = max(opaque, key=lambda x: x.text())
+        scalars = [x for x in scalars if x is not keep]
+        if chain and keep.chain != tuple(chain):
+            scalars.append(Mul(Fraction(1), (), tuple(chain), SCALAR))
+            scalars.sort(key=lambda x: (isinstance(x, Mul), x.text()))
+        chain = list(keep.chain)
     # A chain factor that became a product (diag(a)*b -> a.*b pulls out scalars).
     flat: list[Expr] = []
     for f in chain:
@@ -1318,8 +1340,6 @@ def _diag(a: Expr) -> Expr:
     if a.shape[1] == 1:
         if isinstance(a, Fill):
             return scale(a.value, Eye(a.shape[0]))
-        if isinstance(a, Call) and a.fn == "diag":
-            return a  # diag of the diagonal-of-matrix vector: keep
         return Call("diag", a, (a.shape[0], a.shape[0]))
     if a.shape[0] == 1:
         return _diag(transpose(a))

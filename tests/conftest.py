@@ -1,0 +1,17 @@
+"""Test-suite configuration: the long runs stay out of the default run.
+
+Tests marked ``soak`` (thousands of generated inputs) run only when the marker is
+selected explicitly, as in ``python -m pytest -m soak``; otherwise they are skipped.
+"""
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    if "soak" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="long run; select it with -m soak (docs/testing.md)")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,597 @@
+"""Generated well-typed expressions: gradients checked by finite differences, printer and
+parser round trips, and values compared with an independent NumPy evaluation.
+
+Every expression comes from ``tests/strategies.py``.  For each one:
+
+* the text parses, and its minimal-parentheses and full-parentheses printings parse to
+  the same expression (precedence);
+* ``parse(str(e)) == e`` for the parsed input;
+* its value equals a direct NumPy interpretation of the generated tree (no engine code);
+* for each variable, ``matcalc.diff`` either refuses with ``NotDifferentiableError`` or
+  returns a gradient shaped like the variable that passes ``Result.check()`` (central
+  differences of the function, never of the derivative) and survives
+  ``parse(str(r.expr)) == r.expr``.
+
+A problem that matches one of ``KNOWN_BUGS`` (each pinned by an ``xfail(strict=True)``
+regression test below, with its shrunk input) is counted but does not fail the CI run;
+anything else does.  When a bug is fixed, its regression test starts passing (and so
+fails as a strict xfail): remove the xfail and the ``KNOWN_BUGS`` entry together.
+
+The CI run is small and deterministic; ``python -m pytest -m soak tests/test_generated.py
+-s`` runs the long version (see docs/testing.md).
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import matcalc
+from matcalc import MatcalcError, NotDifferentiableError
+from matcalc import expr as E
+from matcalc.numeric import Evaluator, dims_of, draw_points, evaluate, to_user
+from matcalc.parse import declarations, parse_typed
+
+from strategies import (ALL_FEATURES, case_from_tree, cases, depth, draw_values,
+                        evaluate_tree, features, user_values)
+
+CI_EXAMPLES = 250
+SOAK_EXAMPLES = int(os.environ.get("MATCALC_SOAK_EXAMPLES", "10000"))
+OUTCOMES = ("generated", "differentiated", "checked ok", "refused", "wrong", "errors")
+
+#: engine bugs found by this file and not fixed yet; each has a strict-xfail regression
+#: test below (bugs already fixed have plain regression tests there)
+KNOWN_BUGS = {
+    "constant-size": "a product of constants whose inner size no variable fixes "
+                     "(z'*matrix(1)*vector(1) = n*sum(z)) prints without that size, so "
+                     "it reads back with a fresh one",
+    "checker-fixed-step": "the checker's single step (1e-6) is too coarse for a fast "
+                          "oscillation such as sin(1e4*x) or near a singular matrix "
+                          "(inv(S - eye)): false alarms on right answers",
+    "checker-absolute-kink-distance": "the checker keeps points 1e-3 away from kinks in "
+                                      "absolute terms, so abs(1e-4*x) has no valid point",
+    "norm2-at-zero-value": "the gradient u/norm2(u) of norm2(u) is 0/0 = NaN where u is "
+                           "0 on a neighbourhood (norm2(relu(x)) for x < 0), though the "
+                           "true gradient is 0; the checker then finds no point",
+}
+
+
+# ---------------------------------------------------------------------------
+# bookkeeping
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Problem:
+    kind: str            # "wrong" or "errors"
+    known: str | None    # a KNOWN_BUGS key, or None for a new problem
+    text: str
+
+
+class Tally:
+    """Counts of what happened, and the problems in full."""
+
+    def __init__(self):
+        self.counts = Counter({k: 0 for k in OUTCOMES})
+        self.known = Counter()
+        self.problems: list[Problem] = []
+        self.depths = Counter()
+        self.features = Counter()
+
+    def problem(self, kind: str, case, detail: str, known: str | None = None) -> None:
+        self.counts[kind] += 1
+        if known:
+            self.known[known] += 1
+        # every new problem (up to 200), and the first few of each known bug
+        if (len(self.new_problems) < 200) if known is None else self.known[known] <= 3:
+            self.problems.append(Problem(kind, known, f"[{kind}] {case!r}\n{detail}"))
+
+    @property
+    def new_problems(self) -> list[Problem]:
+        return [p for p in self.problems if p.known is None]
+
+    def summary(self) -> str:
+        return ", ".join(f"{k}: {self.counts[k]}" for k in OUTCOMES)
+
+
+# ---------------------------------------------------------------------------
+# recognising the known bugs
+# ---------------------------------------------------------------------------
+
+def known_error(exc: MatcalcError, case) -> str | None:
+    """The known bug an error comes from (none is open)."""
+    return None
+
+
+STEPS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
+
+
+def second_opinion(r, seed: int, points: int = 3) -> float:
+    """Worst error of the gradient at the checker's own points, where each entry is
+    compared with central differences at the step (from ``STEPS``, and Richardson
+    extrapolation of neighbouring steps) that agrees with it best.
+
+    A correct gradient agrees at some step even when the checker's fixed step is too
+    coarse (a fast oscillation) or too fine (|f| much larger than the derivative); a
+    wrong one agrees at none.  Uses only evaluation, never the derivative code."""
+    try:
+        rng = np.random.default_rng(seed)
+        variables = dict(r.variables)
+        pts = draw_points(r.function, variables, r.functions, rng, points,
+                          extra_dims=dims_of(r.expr))
+        worst = 0.0
+        for p in pts:
+            ev = Evaluator(p.values, variables, p.sizes)
+            g = ev(r.expr)
+            x0 = ev.bind(r.variable)
+
+            def f(x):
+                vals = dict(p.values)
+                vals[r.variable.name] = to_user(x, r.variable.shape)
+                return float(Evaluator(vals, variables, p.sizes)(r.function)[0, 0])
+
+            scale = max(1.0, float(np.abs(x0).max()))
+            for idx in np.ndindex(*x0.shape):
+                d = np.zeros(x0.shape)
+                d[idx] = 1.0
+                if r.variable.symmetric:
+                    d[idx[::-1]] = 1.0
+                quotients = [(f(x0 + h * scale * d) - f(x0 - h * scale * d)) / (2 * h * scale)
+                             for h in STEPS]
+                # Richardson: steps differ by 10, so (100*D(h/10) - D(h))/99
+                estimates = quotients + [(100 * fine - coarse) / 99
+                                         for coarse, fine in zip(quotients, quotients[1:])]
+                analytic = float((g * d).sum())
+                errors = [abs(analytic - n) / max(1.0, abs(analytic), abs(n))
+                          for n in estimates if np.isfinite(n)]
+                worst = max(worst, min(errors, default=np.inf))
+        return worst
+    except (MatcalcError, ArithmeticError, ValueError):
+        return np.inf
+
+
+def known_check_error(exc: MatcalcError, r) -> str | None:
+    if "could not find points" not in str(exc):
+        return None
+    kinks = [n.arg for n in E.walk(r.function)
+             if isinstance(n, E.Call) and n.fn in ("abs", "sign", "relu", "norm1")]
+    norms = [n.arg for n in E.walk(r.function) if isinstance(n, E.Call) and n.fn == "norm2"]
+    values = sample_values(r, kinks + norms)
+    if values is None:
+        return None
+    if any(np.all(v == 0.0) for v in values[len(kinks):]):
+        return "norm2-at-zero-value"
+    if any(0.0 < np.max(np.abs(v)) < 1e-2 for v in values[:len(kinks)]):
+        return "checker-absolute-kink-distance"
+    return None
+
+
+def sample_values(r, exprs) -> list | None:
+    """Values of ``exprs`` at one random point (None if they cannot be evaluated)."""
+    rng = np.random.default_rng(1)
+    sizes = {d: i + 2 for i, d in enumerate(dims_of(r.function, *r.variables.values()))}
+    values = {}
+    for name, v in r.variables.items():
+        shape = tuple(sizes.get(d, d) for d in v.shape)
+        a = rng.normal(size=shape)
+        values[name] = to_user(a @ a.T + np.eye(shape[0]) if v.symmetric else a, v.shape)
+    for fname in r.functions:
+        values[fname] = lambda u: float(np.sum(np.sin(u)))
+        values["∇" + fname] = np.cos
+    try:
+        ev = Evaluator(values, r.variables, sizes)
+        return [ev(e) for e in exprs]
+    except MatcalcError:
+        return None
+
+
+# ---------------------------------------------------------------------------
+# the checks
+# ---------------------------------------------------------------------------
+
+def same_up_to_constant_sizes(a, b) -> bool:
+    """Equal except for the symbolic sizes of constants (``matrix(0)``, ``eye``).
+
+    The text of ``norm1(matrix(0))`` cannot say how big the zero matrix is when no
+    variable shares its size, so a re-parse may give it fresh dimension names."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if type(x) is not type(y) or x.text() != y.text():
+            return False
+        if isinstance(x, (E.Fill, E.Eye)):
+            continue
+        if isinstance(x, E.Mul) and (x.coef, len(x.scalars)) != (y.coef, len(y.scalars)):
+            return False
+        cx, cy = x.children(), y.children()
+        if (not cx and x != y) or len(cx) != len(cy):
+            return False
+        stack.extend(zip(cx, cy))
+    return True
+
+
+def round_trip_problem(e) -> tuple[str, str | None] | None:
+    """None if ``parse(str(e)) == e`` (with the declarations and shape of ``e``), else
+    (what went wrong, known bug or None)."""
+    text = str(e)
+    try:
+        again = matcalc.parse(text, declarations(e), shape=e.shape)
+    except MatcalcError as exc:
+        return f"printed form {text!r} does not parse back: {exc}", None
+    if again == e or same_up_to_constant_sizes(again, e):
+        return None
+    return (f"printed form {text!r} parses back as {str(again)!r}, a different "
+            "expression"), None
+
+
+def value_problem(case, rng) -> str | None:
+    """None if the engine's value of the parsed input equals the tree's NumPy value."""
+    values = draw_values(case, rng)
+    expected = float(evaluate_tree(case.tree, values, case.sizes)[0, 0])
+    parsed = parse_typed(case.text, case.vars)
+    if not parsed.expr.is_scalar:
+        return f"parsed as {parsed.expr}, of shape {parsed.expr.shape}, not a scalar"
+    try:
+        actual = float(evaluate(parsed.expr, user_values(case, values), parsed.variables))
+    except MatcalcError as exc:
+        if not np.isfinite(expected):
+            return None
+        return f"the engine cannot evaluate it where NumPy gives {expected!r}: {exc}"
+    if not (np.isfinite(expected) and np.isfinite(actual)):
+        return None  # outside the domain at this point (e.g. a large exponent overflows)
+    scale = max(1.0, abs(expected), abs(actual))
+    if abs(expected - actual) > 1e-8 * scale:
+        return (f"parsed as {parsed.expr}, whose value {actual!r} differs from the "
+                f"generated expression's {expected!r}")
+    return None
+
+
+def examine(case, tally: Tally, seed: int = 0) -> None:
+    """Run every check on one generated case, counting outcomes in ``tally``."""
+    tally.counts["generated"] += 1
+    tally.depths[depth(case.tree)] += 1
+    tally.features.update(features(case.tree))
+    try:
+        e = matcalc.parse(case.text, case.vars)
+    except MatcalcError as exc:
+        tally.problem("errors", case, f"a well-typed expression is refused: {exc}",
+                      known_error(exc, case))
+        return
+    for other in {case.minimal, case.full} - {case.text}:
+        try:
+            same = matcalc.parse(other, case.vars)
+        except MatcalcError as exc:
+            tally.problem("errors", case, f"{other!r} is refused: {exc}",
+                          known_error(exc, case))
+            continue
+        if same != e:
+            tally.problem("wrong", case, f"{case.text!r} reads as {e} but {other!r} as {same}")
+    trouble = round_trip_problem(e)
+    if trouble:
+        tally.problem("wrong", case, "input: " + trouble[0], trouble[1])
+    trouble = value_problem(case, np.random.default_rng(seed))
+    if trouble:
+        tally.problem("wrong", case, trouble)
+    for name in case.vars:
+        try:
+            r = matcalc.diff(case.text, name, vars=case.vars)
+        except NotDifferentiableError:
+            tally.counts["refused"] += 1
+            continue
+        except MatcalcError as exc:
+            tally.problem("errors", case, f"diff w.r.t. {name}: {type(exc).__name__}: {exc}",
+                          known_error(exc, case))
+            continue
+        tally.counts["differentiated"] += 1
+        if r.expr.shape != r.variable.shape:
+            tally.problem("wrong", case, f"gradient w.r.t. {name} = {r.expr} has shape "
+                          f"{r.expr.shape}, the variable {r.variable.shape}")
+            continue
+        trouble = round_trip_problem(r.expr)
+        if trouble:
+            tally.problem("wrong", case, f"gradient w.r.t. {name}: {trouble[0]}", trouble[1])
+        try:
+            report = r.check(seed=seed)
+        except MatcalcError as exc:
+            tally.problem("errors", case, f"check of the gradient w.r.t. {name} = {r.expr}: "
+                          f"{type(exc).__name__}: {exc}", known_check_error(exc, r))
+            continue
+        if report.passed:
+            tally.counts["checked ok"] += 1
+        else:
+            # a second opinion tells a wrong gradient from a checker false alarm
+            best = second_opinion(r, seed)
+            tally.problem("wrong", case, f"gradient w.r.t. {name} = {r.expr}\n{report}\n"
+                          f"differences at the best of several steps: worst error {best:.1e}",
+                          "checker-fixed-step" if best <= report.tolerance else None)
+
+
+# ---------------------------------------------------------------------------
+# CI: a small deterministic run
+# ---------------------------------------------------------------------------
+
+CI_SETTINGS = settings(max_examples=CI_EXAMPLES, deadline=None, derandomize=True,
+                       database=None, suppress_health_check=[HealthCheck.too_slow,
+                                                             HealthCheck.data_too_large])
+
+
+@CI_SETTINGS
+@given(case=cases())
+def test_generated_expression_gradients_check_and_round_trip(case):
+    tally = Tally()
+    examine(case, tally)
+    assert not tally.new_problems, "\n".join(p.text for p in tally.new_problems)
+
+
+def test_generator_covers_the_language_and_reaches_depth_six():
+    seen: Counter = Counter()
+    depths: list[int] = []
+
+    @settings(max_examples=600, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(case=cases())
+    def collect(case):
+        seen.update(features(case.tree))
+        depths.append(depth(case.tree))
+
+    collect()
+    assert ALL_FEATURES - set(seen) == set()
+    assert max(depths) >= 6
+    assert sum(d >= 6 for d in depths) >= len(depths) // 10
+
+
+def test_the_harness_notices_a_wrong_derivative_rule(monkeypatch):
+    # the harness can fail: with sin' = sin instead of cos, the gradient is wrong
+    from matcalc import calculus
+    monkeypatch.setitem(calculus.ELEMENTWISE_DERIVATIVES, "sin",
+                        lambda u, f: calculus.call("sin", u))
+    tally = Tally()
+    examine(case_from_tree(("call", "sum", ("call", "sin", ("var", "x")))), tally)
+    assert tally.counts["wrong"] == 1 and tally.counts["checked ok"] == 0
+    assert "analytic" in tally.problems[0].text and "numeric" in tally.problems[0].text
+
+
+def test_the_harness_notices_a_misread_expression(monkeypatch):
+    # and a parse that changes the value is caught by the independent evaluation
+    tree = ("bin", "-", ("var", "a"), ("bin", "-", ("var", "b"), ("var", "c")))
+    case = case_from_tree(tree)
+    case.text = "a-b-c"  # what a printer that forgot the parentheses would write
+    tally = Tally()
+    examine(case, tally)
+    assert any("differs from the generated expression" in p.text for p in tally.problems)
+
+
+# ---------------------------------------------------------------------------
+# regression tests: every bug found above, with its shrunk input
+# ---------------------------------------------------------------------------
+
+def round_trips(e) -> bool:
+    return matcalc.parse(str(e), declarations(e), shape=e.shape) == e
+
+
+def test_regression_scalar_sum_times_vector_inside_a_function():
+    # shrunk from logsumexp(y*a--y)+0: (a+1)*y becomes a*y + y, whose adjoint met
+    # eye + a*eye, which simplify.factor_sum factored into eye*(eye + a*eye) forever
+    # (a RecursionError reported as the max_depth limit)
+    r = matcalc.diff("sum(exp((a+1)*y))", "a", vars={"a": "scalar", "y": "vector(m)"})
+    assert r.check().passed
+
+
+@pytest.mark.parametrize("text, vars, wrt", [
+    ("sum(y+y)", {"y": "vector(m)"}, None),          # _sum put sum(y) in the chain
+    ("tr(X+X)", {"X": "matrix(n,n)"}, None),         # _trace did the same
+    ("sigmoid(a).*a", {"a": "scalar"}, "a"),         # and so did the gradient's product
+])
+def test_regression_printed_product_parses_back_equal(text, vars, wrt):
+    e = matcalc.diff(text, wrt, vars=vars).expr if wrt else matcalc.parse(text, vars)
+    assert round_trips(e)
+
+
+@pytest.mark.parametrize("text", [
+    "x'*(y*y')*y",                # printed x'*y*y'*y, which reads as (x'*y)*y'*y
+    "(y'*B)*(A*(y*y'))*y",        # shrunk from tanh(c.^2).*(logsumexp(y)*(y'*B))*(...)
+])
+def test_regression_chain_with_an_inner_scalar_parses_back_equal(text):
+    e = matcalc.parse(text, {"A": "matrix(m,n)", "B": "matrix(n,m)", "x": "vector(n)",
+                             "y": "vector(n)"})
+    assert round_trips(e)
+
+
+@pytest.mark.parametrize("text, wrt", [
+    ("y'*B*((a-A)*y)/b", "a"),    # prints y'*B*matrix(1)*y/b
+    pytest.param("sum(z'*((A+a)*b))", "a", marks=pytest.mark.xfail(
+        strict=True, reason=KNOWN_BUGS["constant-size"])),  # b*z'*matrix(1)*vector(1)
+])
+def test_regression_scalar_product_factor_parses_back_equal(text, wrt):
+    r = matcalc.diff(text, wrt, vars={"A": "matrix(n,n)", "B": "matrix(n,n)", "a": "scalar",
+                                      "b": "scalar", "y": "vector(n)", "z": "vector(n)"})
+    assert round_trips(r.expr)
+
+
+def test_regression_scaled_constant_parses_back_equal():
+    # the gradient 4 + (4+2*a)*y + 2*a holds a*vector(2), which reads back as
+    # 2*a*vector(1)
+    r = matcalc.diff("(vector(2)'+y')*((2+a).*y)", "y", vars={"a": "scalar",
+                                                              "y": "vector(m)"})
+    assert round_trips(r.expr)
+
+
+def test_regression_transposed_diagonal_of_a_matrix_is_a_row():
+    # transpose(diag(M)) returned the column diag(M) itself
+    assert matcalc.parse("diag(X)'", {"X": "matrix(n,n)"}).shape == (1, "n")
+
+
+def test_regression_gradient_through_diagonal_of_a_matrix():
+    # shrunk from x'.^2/exp(0.5*tanh(2))*diag(X); the adjoint of x'.^2 is diag(X)'
+    r = matcalc.diff("x'.^2*diag(X)", "x", vars={"x": "vector(n)", "X": "matrix(n,n)"})
+    assert r.check().passed
+
+
+def test_regression_no_wrong_shaped_gradient_through_diag():
+    # shrunk from det(X) + ((arctan(arcsin(0.5*arctan(y'))) - y'/(0.5+softplus(c))) *
+    # -(diag(Y)*sum(Y)) ./ exp(b))': d/dc came out as the m×m outer product -diag(Y)*y'
+    # (silently: r.evaluate returned a matrix for the scalar c) instead of -y'*diag(Y)
+    r = matcalc.diff("(sin(y') - c*y')*diag(Y)", "c",
+                     vars={"c": "scalar", "y": "vector(m)", "Y": "matrix(m,m)"})
+    assert r.expr.shape == (1, 1)
+    assert r.check().passed
+
+
+def test_regression_symmetric_gradient_through_diag_of_a_vector():
+    # found as det(diag(S * x)) w.r.t. S: the adjoint of diag(v) is diag(G), and its
+    # transpose in (G + G')/2 kept the column shape
+    r = matcalc.diff("det(diag(S*x))", "S", vars={"S": "symmetric(n)", "x": "vector(n)"})
+    assert r.check().passed
+
+
+@pytest.mark.parametrize("text, shape", [
+    ("diag(diag(X))", ("n", "n")),
+    ("x'*diag(diag(X))*x", (1, 1)),           # read as the vector (x'*diag(X))*x
+    ("eye + tanh(diag(diag(S*c)))", ("n", "n")),  # shrunk from a generated det(...)
+])
+def test_regression_diagonal_matrix_of_a_diagonal(text, shape):
+    vars = {"X": "matrix(n,n)", "S": "symmetric(n)", "c": "scalar", "x": "vector(n)"}
+    assert matcalc.parse(text, vars).shape == shape
+
+
+def test_regression_square_of_a_sum_with_a_power_of_two():
+    # shrunk from (2^a+0.5)^2: the terms 2*2^a*2^a*log(2) and 2^a*log(2) share 2^a
+    # once, and simplify._common_scalars removed it twice (ValueError)
+    r = matcalc.diff("(2^a+1)^2", "a")
+    assert r.check().passed
+
+
+@pytest.mark.parametrize("text, wrt, vars", [
+    ("tr(abs(diag(x)))", "x", {"x": "vector(n)"}),    # off-diagonal zeros under abs
+    ("sum(sign(B-B).*B)", "B", {"B": "matrix(m,n)"}),  # shrunk from gmn(-(B./(...)))
+])
+def test_regression_checker_ignores_kinks_that_never_move(text, wrt, vars):
+    assert matcalc.diff(text, wrt, vars=vars).check().passed
+
+
+def test_regression_checker_with_a_function_that_simplified_away():
+    # shrunk from norm1(∇gn1(∇gn1(x))*(y'-y')+A): g is declared but never applied
+    assert matcalc.diff("sum(x) + 0*g(x)", "x").check().passed
+
+
+def test_regression_checker_avoids_norm2_at_zero():
+    # shrunk from norm2(x' .* relu(x')) - b: all x < 0 gives norm2(0) and 0/0
+    r = matcalc.diff("norm2(relu(x))", "x")
+    assert all(r.check(seed=seed).passed for seed in range(8))
+
+
+@pytest.mark.parametrize("text, wrt", [
+    ("norm2(x-x) + a", "a"),
+    ("norm2((x'-x')*B)", "B"),    # shrunk from norm2((-x'+x')/exp(cos(a))*(-B)')
+])
+def test_regression_checker_with_norm2_of_zero(text, wrt):
+    # avoiding norm2 at zero left no point at all when its argument is identically 0
+    assert matcalc.diff(text, wrt).check().passed
+
+
+@pytest.mark.parametrize("text, wrt", [
+    ("1e6*exp(a) + b", "b"),                 # the exact gradient is 1
+    ("1e7*sum(x.^2) + c*sum(x)", "c"),
+])
+def test_regression_checker_no_false_alarm_when_the_function_is_large(text, wrt):
+    # the fixed step 1e-6 lost digits when |f| is much larger than the derivative
+    assert matcalc.diff(text, wrt).check().passed
+
+
+@pytest.mark.parametrize("text", [
+    "matrix(b-c) + B",          # shrunk from gmn(matrix(b - c) + (B / (1 + abs(2.5e0))))
+    "sum(vector(b-c) + x)",
+])
+def test_regression_broadcast_sum_parses_back_equal(text):
+    e = matcalc.parse(text, {"B": "matrix(3,n)", "b": "scalar", "c": "scalar",
+                             "x": "vector(n)"})
+    assert round_trips(e)
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["checker-fixed-step"])
+@pytest.mark.parametrize("text, wrt, seeds", [
+    ("sum(sin(1e4*x))", "x", 5),           # 10000*cos(10000*x) is exact
+    ("g(1e6*x)", "x", 5),
+    # found as gnm((((Y+Y)^2*B).^3)')./exp(0.5*tanh(0.5)): ∇g at arguments near 1e6
+    ("gnm((((Y+Y)^2*B).^3)')", "B", 5),
+    # S is drawn as a*a'/2 + eye, so S - eye is sometimes nearly singular; the checker
+    # accepts condition numbers up to 1e6 but its step is too coarse there
+    ("tr(inv(S - eye))", "S", 30),
+    ("logdet(S - eye)", "S", 30),
+])
+def test_regression_checker_no_false_alarm_on_fast_variation(text, wrt, seeds):
+    r = matcalc.diff(text, wrt, vars={"B": "matrix(m,n)", "Y": "matrix(m,m)",
+                                      "S": "symmetric(n)"})
+    assert all(r.check(seed=seed).passed for seed in range(seeds))
+
+
+@pytest.mark.parametrize("text, wrt", [
+    ("tr(inv(X))", "X"), ("logdet(X)", "X"), ("det(X)", "X"), ("tr(inv(X - eye))", "X"),
+    ("logdet(X*X - eye)", "X"), ("x'*inv(X - 0.5*eye)*x", "x"), ("norm1(inv(X) - eye)", "X"),
+    ("sum(abs(X - eye))", "X"), ("sum(relu(x - 1))", "x"), ("sum(sign(x - 0.5).*x)", "x"),
+])
+def test_checker_has_no_false_alarms_at_kinks_or_near_singular_matrices(text, wrt):
+    r = matcalc.diff(text, wrt)
+    for seed in range(20):
+        report = r.check(seed=seed)
+        assert report.passed, str(report)
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["checker-absolute-kink-distance"])
+@pytest.mark.parametrize("text, wrt", [
+    ("sum(abs(1e-4*x))", "x"),
+    ("sum(relu(x/5000))", "x"),
+    ("norm1((matrix(1e-1).*Y).^3)", "Y"),   # found by the soak as is
+])
+def test_regression_checker_with_small_kink_arguments(text, wrt):
+    assert matcalc.diff(text, wrt).check().passed
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["norm2-at-zero-value"])
+def test_regression_norm2_gradient_where_its_argument_vanishes_nearby():
+    # found as norm2(relu(-sigmoid(z'))): relu(-sigmoid(z)) is 0 for every z
+    r = matcalc.diff("norm2(relu(x))", "x")
+    assert np.allclose(r.evaluate({"x": np.array([-1.0, -2.0])}), 0.0)
+    assert matcalc.diff("norm2(relu(-sigmoid(z)))", "z").check().passed
+
+
+# ---------------------------------------------------------------------------
+# the long run: python -m pytest -m soak tests/test_generated.py -s
+# ---------------------------------------------------------------------------
+
+@pytest.mark.soak
+def test_soak_generated_gradients():
+    tally = Tally()
+    start = time.time()
+
+    @settings(max_examples=SOAK_EXAMPLES, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=cases(), seed=st.integers(0, 2**32 - 1))
+    def run(case, seed):
+        try:
+            examine(case, tally, seed=seed)
+        except Exception:  # noqa: BLE001 - the soak counts everything and never stops
+            tally.problem("errors", case, traceback.format_exc())
+
+    run()
+    elapsed = time.time() - start
+    lines = [f"soak: {tally.summary()} in {elapsed:.0f} s",
+             "known bugs: " + (", ".join(f"{k}: {n}" for k, n in tally.known.most_common())
+                               or "none"),
+             f"new problems: {tally.counts['wrong'] + tally.counts['errors'] - sum(tally.known.values())}",
+             "depths: " + ", ".join(f"{d}: {n}" for d, n in sorted(tally.depths.items())),
+             "features never generated: " + str(sorted(ALL_FEATURES - set(tally.features)))]
+    report = "\n".join(lines + [p.text for p in tally.new_problems])
+    print(report)
+    out = os.environ.get("MATCALC_SOAK_REPORT")
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(report + "\n")
+    assert tally.counts["generated"] >= SOAK_EXAMPLES * 0.95
+    assert tally.counts["wrong"] == 0 and tally.counts["errors"] == 0, report
