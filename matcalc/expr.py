@@ -917,15 +917,13 @@ def make_mul(coef: Number, scalars: Iterable[Expr], chain: Iterable[Expr]) -> Ex
     # Of the 1×1 products in a scalar product, the last in canonical order is the chain
     # and the others are parenthesised factors, as reading the printed text gives.
     if is_scalar_shape(shape) and any(isinstance(x, Mul) and x.chain for x in scalars):
-        opaque = [x for x in scalars if isinstance(x, Mul) and x.chain]
+        products = [x for x in scalars if isinstance(x, Mul) and x.chain]
+        others = [x for x in scalars if not (isinstance(x, Mul) and x.chain)]
         if chain:
-            opaque.append(Mul(Fraction(1), (), tuple(chain), SCALAR))
-        keep = max(opaque, key=lambda x: x.text())
-        scalars = [x for x in scalars if x is not keep]
-        if chain and keep.chain != tuple(chain):
-            scalars.append(Mul(Fraction(1), (), tuple(chain), SCALAR))
-            scalars.sort(key=lambda x: (isinstance(x, Mul), x.text()))
-        chain = list(keep.chain)
+            products.append(Mul(Fraction(1), (), tuple(chain), SCALAR))
+        last = max(range(len(products)), key=lambda k: products[k].text())
+        chain = list(products.pop(last).chain)
+        scalars = sorted(others + products, key=lambda x: (isinstance(x, Mul), x.text()))
     # A chain factor that became a product (diag(a)*b -> a.*b pulls out scalars).
     flat: list[Expr] = []
     for f in chain:

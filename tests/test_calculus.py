@@ -123,3 +123,13 @@ def test_steps_end_in_the_result():
     assert r.steps[0] == "dL = d(tr(A*X*B))"
     assert r.steps[-1] == "∂L/∂X = A'*B'"
     assert any("g : tr(dX) = g*eye : dX" in s for s in r.steps)
+
+
+def test_a_repeated_scalar_product_is_not_lost():
+    # found by the second-order soak: z'*z as a parenthesised factor and z'*z as the
+    # chain of one scalar product kept only one of the two
+    r = matcalc.diff("c*z'*z/norm2(c*z)", "c")
+    assert r.check().passed
+    assert matcalc.hessian("norm2(c*z)", "c").check().passed
+    e = matcalc.parse("(x'*y)*(x'*y)*a")
+    assert str(e) == "a*(x'*y)*x'*y"
