@@ -726,10 +726,6 @@ def _parts(e: Expr) -> tuple[Number, list, list]:
     return Fraction(1), [], [e]
 
 
-def _mul_num(a: Number, b: Number) -> Number:
-    return a * b
-
-
 def _chain_shape(chain: list) -> Shape:
     return (chain[0].shape[0], chain[-1].shape[1])
 

@@ -96,11 +96,6 @@ def _local(n: Expr) -> Expr:
 # factoring
 # ---------------------------------------------------------------------------
 
-def _chain_parts(t: Expr):
-    c, s, ch = E._parts(t)
-    return c, s, ch
-
-
 def factor_sum(n: Expr) -> Expr:
     """Greedily pull out the left or right chain factor shared by the most terms."""
     while isinstance(n, E.Add):
@@ -108,7 +103,7 @@ def factor_sum(n: Expr) -> Expr:
         for side in ("left", "right"):
             groups: dict[Expr, list[int]] = {}
             for i, t in enumerate(n.terms):
-                c, s, ch = _chain_parts(t)
+                c, s, ch = E._parts(t)
                 if not ch:
                     continue
                 f = ch[0] if side == "left" else ch[-1]
@@ -174,7 +169,7 @@ def _factored(n: E.Add, f: Expr, idx: list[int], side: str) -> Expr | None:
     rest_shape = (f.shape[1], n.shape[1]) if side == "left" else (n.shape[0], f.shape[0])
     remainders = []
     for i in idx:
-        c, s, ch = _chain_parts(n.terms[i])
+        c, s, ch = E._parts(n.terms[i])
         remainders.append(make_mul(c, s, ch[1:] if side == "left" else ch[:-1]))
     if all(r.is_scalar for r in remainders):
         return add(*(t for i, t in enumerate(n.terms) if i not in idx),
