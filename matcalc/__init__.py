@@ -7,10 +7,10 @@
 from .errors import (MatcalcError, ParseError, ShapeError, NotDifferentiableError,
                      EvaluationError, LimitError)
 from .limits import LIMITS
-from .api import Result, diff, gradient, hessian, jacobian, parse
+from .api import Result, diff, gradient, hessian, inspect, jacobian, parse
 
 __all__ = [
-    "diff", "gradient", "jacobian", "hessian", "parse", "Result", "LIMITS", "MatcalcError", "ParseError",
+    "diff", "gradient", "jacobian", "hessian", "parse", "inspect", "Result", "LIMITS", "MatcalcError", "ParseError",
     "ShapeError", "NotDifferentiableError", "EvaluationError", "LimitError",
 ]
 __version__ = "0.1.0"

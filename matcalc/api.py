@@ -104,6 +104,7 @@ class Result:
         return {
             "input": self.input,
             "wrt": self.wrt,
+            "kind": self.kind,
             "vars": dict(self.vars),
             "result": {"text": str(self.expr), "latex": self.latex()},
             "steps": [str(s) for s in self.steps],
@@ -213,6 +214,47 @@ def hessian(expression: str, wrt: str, vars: dict | None = None) -> Result:
     steps.append(Step(f"d(∇f) = H d{wrt}  so  H = {h}"))
     return Result("hessian", expression, wrt, dict(vars or {}), f, var, h,
                   [str(s) for s in steps], parsed.variables, parsed.functions, gradient=g)
+
+
+def kind_of(var: E.Expr) -> str:
+    """``scalar``, ``vector``, ``matrix`` or ``symmetric``: the kind of a variable."""
+    if getattr(var, "symmetric", False):
+        return "symmetric"
+    if var.is_scalar:
+        return "scalar"
+    return "vector" if var.shape[1] == 1 else "matrix"
+
+
+@guarded
+@_located
+def inspect(expression: str, vars: dict | None = None) -> dict:
+    """What an expression contains, as JSON: its shape and every variable's kind, shape
+    and the declaration that pins it, and the abstract functions.
+
+    >>> info = inspect("W*x + b")
+    >>> info["variables"]["b"]
+    {'kind': 'vector', 'shape': ['n', 1], 'declaration': 'vector(n)'}
+    """
+    parsed = parse_typed(expression, vars)
+    variables = dict(sorted(parsed.variables.items()))
+    out = {}
+    for name, v in variables.items():
+        out[name] = {"kind": kind_of(v), "shape": list(v.shape),
+                     "declaration": _declaration_text(v)}
+    return {"input": expression, "shape": list(parsed.expr.shape),
+            "kind": kind_of(parsed.expr), "variables": out,
+            "functions": sorted(parsed.functions)}
+
+
+def _declaration_text(v: E.Var) -> str:
+    r, c = v.shape
+    if getattr(v, "symmetric", False):
+        return f"symmetric({r})"
+    if v.is_scalar:
+        return "scalar"
+    if c == 1:
+        return f"vector({r})"
+    return f"matrix({r},{c})"
 
 
 @guarded

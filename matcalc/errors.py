@@ -22,6 +22,17 @@ class MatcalcError(Exception):
             return self.message
         return f"{self.message}\n{caret_lines(self.text, self.span)}"
 
+    def to_json(self) -> dict:
+        """The error as JSON: its type, message, the span in the input and the caret
+        lines (``null`` when the error does not point into the input)."""
+        located = self.text is not None and self.span is not None
+        return {
+            "type": type(self).__name__,
+            "message": self.message,
+            "span": list(self.span) if located else None,
+            "caret": caret_lines(self.text, self.span) if located else None,
+        }
+
 
 class ParseError(MatcalcError):
     """The input is not a sentence of the language (syntax, unknown name, arity)."""

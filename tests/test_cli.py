@@ -51,7 +51,7 @@ def test_json_format(capsys):
     code, out, _ = run(capsys, "diff", "tr(A*X*B)", "X", "--format", "json", "--check")
     data = json.loads(out)
     assert code == 0
-    assert set(data) == {"input", "wrt", "vars", "result", "steps", "check"}
+    assert set(data) == {"input", "wrt", "kind", "vars", "result", "steps", "check"}
     assert data["result"]["text"] == "A'*B'"
     assert data["check"]["passed"] is True
     assert data["steps"][-1] == "∂L/∂X = A'*B'"
