@@ -11,15 +11,13 @@ from matcalc.numeric import Evaluator, draw_points, dims_of
 from matcalc.parse import parse_typed
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+#: the suite's own copy of ../shared/examples.json, so that a plain clone tests alone
+EXAMPLES = Path(__file__).resolve().parent / "data" / "examples.json"
 
 
 def load_examples() -> list[dict]:
-    """The worked cases of ../shared/examples.json (empty when shared/ is absent)."""
-    path = SHARED / "examples.json"
-    if not path.exists():
-        return []
-    return json.loads(path.read_text(encoding="utf-8"))
+    """The worked cases (expression, variable, declarations, expected form)."""
+    return json.loads(EXAMPLES.read_text(encoding="utf-8"))
 
 
 def token_count(text: str) -> int:

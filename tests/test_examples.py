@@ -1,4 +1,4 @@
-"""Every gradient case of ../shared/examples.json: correct numbers, compact form."""
+"""Every gradient case of the worked examples (tests/data/examples.json): correct numbers, compact form."""
 from __future__ import annotations
 
 import pytest
