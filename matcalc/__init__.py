@@ -5,12 +5,15 @@
 "A'*B'"
 """
 from .errors import (MatcalcError, ParseError, ShapeError, NotDifferentiableError,
-                     EvaluationError, LimitError)
+                     EvaluationError, LimitError, InternalError)
 from .limits import LIMITS
-from .api import Result, diff, gradient, hessian, inspect, jacobian, parse
+from .api import (Result, Results, ZeroDerivativeWarning, diff, gradient, hessian, inspect,
+                  jacobian, parse)
+from ._version import __version__
 
 __all__ = [
-    "diff", "gradient", "jacobian", "hessian", "parse", "inspect", "Result", "LIMITS", "MatcalcError", "ParseError",
-    "ShapeError", "NotDifferentiableError", "EvaluationError", "LimitError",
+    "diff", "gradient", "jacobian", "hessian", "parse", "inspect", "Result", "Results",
+    "LIMITS", "MatcalcError", "ParseError", "ShapeError", "NotDifferentiableError",
+    "EvaluationError", "LimitError", "InternalError", "ZeroDerivativeWarning",
+    "__version__",
 ]
-__version__ = "0.1.0"

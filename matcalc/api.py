@@ -1,4 +1,4 @@
-"""The public API: ``diff``/``gradient`` and the :class:`Result` they return.
+"""The public API: ``diff``/``gradient``, ``jacobian``, ``hessian`` and their results.
 
 Every entry point turns any failure on user input into a :class:`MatcalcError`
 subclass; no other exception type escapes for any input string.
@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+import warnings
 
 from . import expr as E
-from .calculus import Step, jacobian_expr, reverse_sweep
-from .errors import (LimitError, MatcalcError, NotDifferentiableError, ParseError,
-                     ShapeError)
-from .parse import parse_typed
+from .calculus import check_result_size, gradients, jacobian_expr
+from .errors import InternalError, LimitError, MatcalcError, ParseError, ShapeError
+from .parse import declaration_of, parse_typed
 from .simplify import simplify
 
 
@@ -31,39 +30,133 @@ def guarded(fn):
         except MemoryError:
             raise LimitError("the result is too large to build in memory") from None
         except Exception as exc:  # an engine bug: never a traceback for the user
-            raise MatcalcError(f"internal error ({type(exc).__name__}: {exc}); please "
-                               "report this input") from exc
+            raise InternalError(f"internal error ({type(exc).__name__}: {exc}); please "
+                                "report this input") from exc
     return wrapper
 
 
-@dataclass
+class ZeroDerivativeWarning(UserWarning):
+    """The variable does not occur in the expression: its derivative is zero."""
+
+
+def kind_of(e: E.Expr) -> str:
+    """``scalar``, ``vector``, ``matrix`` or ``symmetric``: the kind of a variable."""
+    if getattr(e, "symmetric", False):
+        return "symmetric"
+    if e.is_scalar:
+        return "scalar"
+    return "vector" if e.shape[1] == 1 else "matrix"
+
+
 class Result:
     """A derivative with everything known about it.
 
     ``expr`` is the derivative as an expression (``str(r.expr)`` is flat and parses
-    back); ``str(r)`` is the human form; ``steps`` the derivation; ``evaluate`` and
-    ``check`` give numbers.
+    back); ``str(r)`` is the human form, with repeated pieces named once; ``steps`` the
+    derivation; ``latex()`` the LaTeX; ``evaluate`` and ``check`` give numbers.
     """
-    kind: str
-    input: str
-    wrt: str
-    vars: dict
-    function: E.Expr
-    variable: E.Var
-    expr: E.Expr
-    steps: list = field(default_factory=list)
-    variables: dict = field(default_factory=dict)
-    functions: set = field(default_factory=set)
-    gradient: E.Expr | None = None  # for a Hessian: the gradient it differentiates
+
+    def __init__(self, kind: str, input: str, wrt: str, vars: dict, function: E.Expr,
+                 variable: E.Var, expr: E.Expr, variables: dict, functions: dict,
+                 gradient: E.Expr | None = None, second: E.Var | None = None,
+                 human=None):
+        self.kind = kind
+        self.input = input
+        self.wrt = wrt
+        self.vars = dict(vars or {})
+        self.function = function
+        self.variable = variable
+        self.expr = expr
+        self.variables = dict(variables)
+        self.functions = dict(functions)
+        self.gradient = gradient  # for a Hessian: the gradient it differentiates
+        self.second = second      # for a mixed Hessian: the second variable
+        self._human = human
+        self._derivation = None
+
+    # pickling: the lazily computed parts are left out and recomputed on demand
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_derivation"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    # the human form ---------------------------------------------------------
+    @property
+    def human(self):
+        """The :class:`matcalc.human.HumanForm` that prints this result."""
+        if self._human is None:
+            from .human import HumanForm
+            self._human = HumanForm.of([self.expr])
+        return self._human
 
     def __str__(self) -> str:
-        return str(self.expr)
+        return self.human.text(self.expr)
 
-    def latex(self) -> str:
-        """The derivative in LaTeX."""
-        from .printing import latex
-        return latex(self.expr)
+    def __repr__(self) -> str:
+        return f"<matcalc.Result {self.lhs()} = {self}>"
 
+    def lhs(self, latex: bool = False) -> str:
+        """The left side: ``∂L/∂W``, ``∂F/∂x``, ``∂²L/∂x∂x'`` (LaTeX with ``latex``)."""
+        from .printing import latex_name
+        x = latex_name(self.wrt) if latex else self.wrt
+        y = latex_name(self.second.name if self.second is not None else self.wrt) if latex \
+            else (self.second.name if self.second is not None else self.wrt)
+        matrix_x = not self.variable.is_scalar and self.variable.shape[1] != 1
+        if self.kind == "gradient":
+            return rf"\frac{{\partial L}}{{\partial {x}}}" if latex else f"∂L/∂{x}"
+        if self.kind == "jacobian":
+            if matrix_x or self.function.shape[1] != 1:
+                return (r"\frac{\partial \operatorname{vec} F}{\partial (\operatorname{vec} "
+                        + x + r")^\top}") if latex else f"∂vec(F)/∂vec({x})'"
+            return rf"\frac{{\partial F}}{{\partial {x}}}" if latex else f"∂F/∂{x}"
+        if latex:
+            return rf"\frac{{\partial^2 L}}{{\partial {x}\, \partial {y}^\top}}"
+        return f"∂²L/∂{x}∂{y}'"
+
+    def latex(self, steps: bool = False, lhs: bool = True, standalone: bool = False) -> str:
+        """The derivative in LaTeX (human form, with its left side ``\\frac{\\partial L}
+        {\\partial W} =``); with ``steps``, the derivation as an ``aligned`` block; with
+        ``standalone``, a complete document (``article`` and ``amsmath``)."""
+        from .printing import latex_document
+        from .steps import latex_steps
+        body = latex_steps(self.derivation) if steps else self.human.latex(
+            self.expr, lhs=f"{self.lhs(latex=True)} = " if lhs else "")
+        return latex_document(body) if standalone else body
+
+    # the derivation -----------------------------------------------------------
+    @property
+    def derivation(self) -> list:
+        """The steps as :class:`matcalc.steps.Step` objects (text and LaTeX)."""
+        if self._derivation is None:
+            self._derivation = guarded(self._derive)()
+        return self._derivation
+
+    def _derive(self) -> list:
+        from .steps import Step, gradient_steps, jacobian_steps
+        if self.kind == "gradient":
+            return gradient_steps(self.function, [self.variable], [self.expr], simplify)
+        if self.kind == "jacobian":
+            return jacobian_steps(self.function, self.variable, self.expr, simplify)
+        out = gradient_steps(self.function, [self.variable], [self.gradient], simplify)
+        by = self.second if self.second is not None else self.variable
+        hessian = jacobian_steps(self.gradient, by, self.expr, simplify, lhs="G")
+        out.append(Step("G", "∂L/∂" + self.variable.name, lhs_latex="G",
+                        rhs_latex=rf"\frac{{\partial L}}{{\partial "
+                                  rf"{_latex_name(self.variable.name)}}}"))
+        out.extend(hessian[:-1])
+        out.append(Step(self.lhs(), str(self), lhs_latex=self.lhs(latex=True),
+                        rhs_latex=self.human.latex(self.expr)))
+        return out
+
+    @property
+    def steps(self) -> list[str]:
+        """The derivation, one line per step, each with the identity it used."""
+        return [str(s) for s in self.derivation]
+
+    # numbers ------------------------------------------------------------------
     @guarded
     def evaluate(self, values: dict):
         """The derivative's value.
@@ -78,7 +171,8 @@ class Result:
         ev = Evaluator(values, self.variables)
         j = ev(self.expr)
         f_shape = tuple(ev.size(d) for d in self.function_shape)
-        x_shape = ev.bind(self.variable).shape
+        by = self.second if self.second is not None else self.variable
+        x_shape = ev.bind(by).shape
         return user_array(j, f_shape, x_shape)
 
     @guarded
@@ -87,7 +181,7 @@ class Result:
         from .numeric import check_derivative
         return check_derivative(self.kind, self.function, self.expr, self.variable,
                                 self.variables, self.functions, points=points, seed=seed,
-                                gradient=self.gradient)
+                                gradient=self.gradient, second=self.second)
 
     @property
     def function_shape(self) -> tuple:
@@ -100,27 +194,157 @@ class Result:
         from .codegen import numpy_code
         return numpy_code(self, function_name)
 
+    # output -------------------------------------------------------------------
     def to_json(self, check=None) -> dict:
+        """The result as JSON (the shape of ``--format json``)."""
         return {
             "input": self.input,
-            "wrt": self.wrt,
+            "wrt": self.wrt if self.second is None else [self.wrt, self.second.name],
             "kind": self.kind,
             "vars": dict(self.vars),
-            "result": {"text": str(self.expr), "latex": self.latex()},
-            "steps": [str(s) for s in self.steps],
+            "result": {"text": str(self), "flat": str(self.expr),
+                       "latex": self.latex(), "lhs": self.lhs()},
+            "steps": self.steps,
+            "steps_latex": [s.latex() for s in self.derivation],
             "check": None if check is None else check.to_json(),
         }
+
+    def _repr_latex_(self) -> str:
+        return f"$$\n{self.latex()}\n$$"
+
+    def _repr_markdown_(self) -> str:
+        return (f"$$\n{self.latex()}\n$$\n\n<details><summary>steps</summary>\n\n"
+                f"$$\n{self.latex(steps=True)}\n$$\n\n</details>\n")
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": f"{self.lhs()} = {self}", "text/latex": self._repr_latex_(),
+                "text/markdown": self._repr_markdown_()}
+
+
+def _latex_name(name: str) -> str:
+    from .printing import latex_name
+    return latex_name(name)
+
+
+class Results:
+    """The gradients of one expression with respect to several variables, computed in
+    one reverse sweep and printed with their shared pieces named once."""
+
+    def __init__(self, results: list[Result]):
+        from .human import HumanForm
+        self.results = list(results)
+        self.human = HumanForm.of([r.expr for r in results])
+        for r in self.results:
+            r._human = self.human
+        self._derivation = None
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            for r in self.results:
+                if r.wrt == key:
+                    return r
+            raise KeyError(key)
+        return self.results[key]
+
+    @property
+    def wrt(self) -> list[str]:
+        return [r.wrt for r in self.results]
+
+    def __str__(self) -> str:
+        lines = [f"{r.lhs()} = {self.human.body_text(r.expr)}" for r in self.results]
+        used = self._definitions()
+        if used:
+            lines.append(f"  where {self.human.definitions_text(used)}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<matcalc.Results {', '.join(self.wrt)}>"
+
+    def _definitions(self) -> list:
+        needed = set()
+        for r in self.results:
+            needed.update(p for _, p in self.human.used_by(r.expr))
+        return [(n, p) for n, p in self.human.definitions if p in needed]
+
+    def latex(self, steps: bool = False, standalone: bool = False) -> str:
+        """All gradients, one per line, and the shared ``where`` definitions."""
+        from .printing import Pieces, latex_document, latex_name
+        from .human import _latex_top
+        from .steps import latex_steps
+        if steps:
+            body = latex_steps(self.derivation)
+        else:
+            pieces = Pieces(self.human.names)
+            lines = [rf"{r.lhs(latex=True)} &= {_latex_top(r.expr, pieces)}"
+                     for r in self.results]
+            used = self._definitions()
+            if used:
+                lines.append(r"\text{where}\quad")
+                lines += [rf"{latex_name(n)} &= {_latex_top(p, pieces)}" for n, p in used]
+            body = "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+        return latex_document(body) if standalone else body
+
+    @property
+    def derivation(self) -> list:
+        if self._derivation is None:
+            from .steps import gradient_steps
+            first = self.results[0]
+            self._derivation = guarded(gradient_steps)(
+                first.function, [r.variable for r in self.results],
+                [r.expr for r in self.results], simplify)
+        return self._derivation
+
+    @property
+    def steps(self) -> list[str]:
+        return [str(s) for s in self.derivation]
+
+    @guarded
+    def check(self, points: int = 3, seed: int | None = 0):
+        """Every gradient against finite differences: one report per variable."""
+        from .numeric import CheckReports
+        return CheckReports({r.wrt: r.check(points, seed) for r in self.results})
+
+    @guarded
+    def evaluate(self, values: dict) -> dict:
+        return {r.wrt: r.evaluate(values) for r in self.results}
+
+    def to_json(self, check=None) -> dict:
+        first = self.results[0]
+        return {
+            "input": first.input,
+            "wrt": self.wrt,
+            "kind": first.kind,
+            "vars": dict(first.vars),
+            "result": {"text": str(self), "latex": self.latex()},
+            "results": [{"wrt": r.wrt, "lhs": r.lhs(), "text": str(r), "flat": str(r.expr),
+                         "latex": r.latex()} for r in self.results],
+            "steps": self.steps,
+            "steps_latex": [s.latex() for s in self.derivation],
+            "check": None if check is None else check.to_json(),
+        }
+
+    def _repr_latex_(self) -> str:
+        return f"$$\n{self.latex()}\n$$"
+
+    def _repr_markdown_(self) -> str:
+        return (f"$$\n{self.latex()}\n$$\n\n<details><summary>steps</summary>\n\n"
+                f"$$\n{self.latex(steps=True)}\n$$\n\n</details>\n")
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": str(self), "text/latex": self._repr_latex_(),
+                "text/markdown": self._repr_markdown_()}
 
 
 def _check_wrt(wrt) -> str:
     if not isinstance(wrt, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", wrt):
         raise ParseError(f"the variable to differentiate by must be a name, not {wrt!r}")
     return wrt
-
-
-def _check_size(e: E.Expr) -> None:
-    from .calculus import check_result_size
-    check_result_size(e)
 
 
 def _located(fn):
@@ -136,35 +360,52 @@ def _located(fn):
     return wrapper
 
 
-def _scalar_problem(expression: str, wrt: str, vars: dict | None, what: str):
-    """Parse a scalar expression and its variable, or say why it is not one."""
-    wrt = _check_wrt(wrt)
-    parsed = parse_typed(expression, vars, wrt=(wrt,))
+def _warn_absent(parsed, names) -> None:
+    for name in names:
+        if name not in parsed.written:
+            warnings.warn(f"{name} does not occur in {parsed.text}: its derivative is zero",
+                          ZeroDerivativeWarning, stacklevel=4)
+
+
+def _scalar_problem(expression: str, wrt: list[str], vars: dict | None, what: str):
+    """Parse a scalar expression and its variables, or say why it is not one."""
+    names = [_check_wrt(w) for w in wrt]
+    if len(set(names)) != len(names):
+        raise ParseError(f"a variable is given twice in {names}")
+    parsed = parse_typed(expression, vars, wrt=tuple(names))
     f = parsed.expr
     if not f.is_scalar:
         raise ShapeError(f"the {what} needs a scalar expression, but {expression} is "
                          f"{E.shape_text(f.shape)}; use jacobian for vector-valued "
                          "expressions", expression, (0, len(expression)))
-    return parsed, f, parsed.variables[wrt]
+    _warn_absent(parsed, names)
+    return parsed, f, [parsed.variables[n] for n in names]
 
 
 @guarded
 @_located
-def gradient(expression: str, wrt: str, vars: dict | None = None) -> Result:
-    """The gradient of a scalar expression, shaped like the variable.
+def gradient(expression: str, wrt, vars: dict | None = None):
+    """The gradient of a scalar expression, shaped like the variable; with a list of
+    variables, every gradient from one reverse sweep (a :class:`Results`).
 
     >>> str(gradient("g(W*x+b)", "W"))
     "∇g(W*x+b)*x'"
     >>> str(gradient("x'*S*x", "x", vars={"S": "symmetric"}))
     '2*S*x'
+    >>> print(gradient("norm2(W*x - y)^2 + norm2(W)^2", ["W", "x"]))
+    ∂L/∂W = 2*W + 2*a*x'
+    ∂L/∂x = 2*W'*a
+      where a = W*x - y
     """
-    parsed, f, var = _scalar_problem(expression, wrt, vars, "gradient")
-    steps: list = []
-    g = reverse_sweep(f, var, steps=steps, simplify=simplify)
-    _check_size(g)
-    steps.append(Step(f"∂L/∂{wrt} = {g}"))
-    return Result("gradient", expression, wrt, dict(vars or {}), f, var, g,
-                  [str(s) for s in steps], parsed.variables, parsed.functions)
+    several = not isinstance(wrt, str)
+    names = list(wrt) if several else [wrt]
+    if several and not names:
+        raise ParseError("give at least one variable to differentiate by")
+    parsed, f, variables = _scalar_problem(expression, names, vars, "gradient")
+    results = [Result("gradient", expression, v.name, vars, f, v, g, parsed.variables,
+                      parsed.functions)
+               for v, g in zip(variables, gradients(f, variables, simplify))]
+    return Results(results) if several else results[0]
 
 
 diff = gradient
@@ -183,46 +424,48 @@ def jacobian(expression: str, wrt: str, vars: dict | None = None) -> Result:
     """
     wrt = _check_wrt(wrt)
     parsed = parse_typed(expression, vars, wrt=(wrt,))
+    _warn_absent(parsed, [wrt])
     var = parsed.variables[wrt]
-    steps: list = []
-    j = jacobian_expr(parsed.expr, var, simplify, steps)
-    _check_size(j)
-    steps.append(Step(f"∂F/∂{wrt} = {j}"))
-    return Result("jacobian", expression, wrt, dict(vars or {}), parsed.expr, var, j,
-                  [str(s) for s in steps], parsed.variables, parsed.functions)
+    j = jacobian_expr(parsed.expr, var, simplify)
+    check_result_size(j)
+    return Result("jacobian", expression, wrt, vars, parsed.expr, var, j, parsed.variables,
+                  parsed.functions)
 
 
 @guarded
 @_located
-def hessian(expression: str, wrt: str, vars: dict | None = None) -> Result:
+def hessian(expression: str, wrt: str, wrt2: str | None = None,
+            vars: dict | None = None) -> Result:
     """The Hessian of a scalar expression: the Jacobian of its gradient, one symmetric
-    matrix expression (vec form ``∂vec(G)/∂vec(X)'`` for a matrix X).
+    matrix expression (vec form ``∂vec(G)/∂vec(X)'`` for a matrix X).  With a second
+    variable, the mixed block ``∂²f/∂x∂y'`` (entry (i,j) = ∂²f/∂x_i∂y_j).
 
     >>> str(hessian("x'*A*x", "x"))
     "A + A'"
+    >>> str(hessian("x'*A*y", "x", "y"))
+    'A'
     """
-    parsed, f, var = _scalar_problem(expression, wrt, vars, "Hessian")
-    if var.symmetric:
-        raise NotDifferentiableError(
-            f"Hessians with respect to the symmetric matrix {wrt} are not supported; "
-            f"declare {wrt} as a matrix")
-    steps: list = []
-    g = reverse_sweep(f, var, steps=steps, simplify=simplify, lhs="df")
-    steps.append(Step(f"∇f = {g}"))
-    h = jacobian_expr(g, var, simplify, steps, lhs_name="(∇f)")
-    _check_size(h)
-    steps.append(Step(f"d(∇f) = H d{wrt}  so  H = {h}"))
-    return Result("hessian", expression, wrt, dict(vars or {}), f, var, h,
-                  [str(s) for s in steps], parsed.variables, parsed.functions, gradient=g)
+    if isinstance(wrt2, dict) and vars is None:
+        wrt2, vars = None, wrt2  # hessian(expr, "x", {"A": ...})
+    names = [wrt] if wrt2 is None else [wrt, wrt2]
+    parsed, f, variables = _scalar_problem(expression, names, vars, "Hessian")
+    var = variables[0]
+    by = variables[1] if wrt2 is not None else var
+    (g,) = gradients(f, [var], simplify)
+    h = jacobian_expr(g, by, simplify)
+    check_result_size(h)
+    return Result("hessian", expression, var.name, vars, f, var, h, parsed.variables,
+                  parsed.functions, gradient=g, second=by if wrt2 is not None else None)
 
 
-def kind_of(var: E.Expr) -> str:
-    """``scalar``, ``vector``, ``matrix`` or ``symmetric``: the kind of a variable."""
-    if getattr(var, "symmetric", False):
-        return "symmetric"
-    if var.is_scalar:
-        return "scalar"
-    return "vector" if var.shape[1] == 1 else "matrix"
+@guarded
+def parse(text: str, vars: dict | None = None, shape=None) -> E.Expr:
+    """Parse text into a typed, canonical expression (see :func:`matcalc.parse.parse`).
+
+    >>> str(parse("(A*B)'"))
+    "B'*A'"
+    """
+    return parse_typed(text, vars, shape=shape).expr
 
 
 @guarded
@@ -236,32 +479,8 @@ def inspect(expression: str, vars: dict | None = None) -> dict:
     {'kind': 'vector', 'shape': ['n', 1], 'declaration': 'vector(n)'}
     """
     parsed = parse_typed(expression, vars)
-    variables = dict(sorted(parsed.variables.items()))
-    out = {}
-    for name, v in variables.items():
-        out[name] = {"kind": kind_of(v), "shape": list(v.shape),
-                     "declaration": _declaration_text(v)}
+    out = {name: {"kind": kind_of(v), "shape": list(v.shape), "declaration": declaration_of(v)}
+           for name, v in sorted(parsed.variables.items())}
     return {"input": expression, "shape": list(parsed.expr.shape),
             "kind": kind_of(parsed.expr), "variables": out,
-            "functions": sorted(parsed.functions)}
-
-
-def _declaration_text(v: E.Var) -> str:
-    r, c = v.shape
-    if getattr(v, "symmetric", False):
-        return f"symmetric({r})"
-    if v.is_scalar:
-        return "scalar"
-    if c == 1:
-        return f"vector({r})"
-    return f"matrix({r},{c})"
-
-
-@guarded
-def parse(text: str, vars: dict | None = None, shape=None) -> E.Expr:
-    """Parse text into a typed, canonical expression (see :func:`matcalc.parse.parse`).
-
-    >>> str(parse("(A*B)'"))
-    "B'*A'"
-    """
-    return parse_typed(text, vars, shape=shape).expr
+            "functions": dict(sorted(parsed.functions.items()))}

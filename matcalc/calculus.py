@@ -13,8 +13,9 @@ reaches a node from all its parents is summed and simplified before it moves on,
 is what keeps results compact (``W2'*a - W2'*b`` becomes ``W2'*(a - b)`` once, at the
 shared node, instead of twice further down).  Each expansion is recorded as a step.
 
-One rule per node type lives in ``ADJOINT_RULES``; the element-wise derivatives live in
-``ELEMENTWISE_DERIVATIVES``.  A missing rule raises ``NotDifferentiableError``.
+One rule per node type lives in ``ADJOINT_RULES``; the derivatives of the built-in
+functions live in their registry entries (:mod:`matcalc.functions`).  A missing rule
+raises ``NotDifferentiableError``.
 """
 from __future__ import annotations
 
@@ -27,37 +28,6 @@ from .errors import NotDifferentiableError, LimitError
 from .expr import (Expr, add, call, hadamard, mul, neg, scale, transpose, power,
                    elem_power, num, ONE)
 from .limits import LIMITS
-
-
-# ---------------------------------------------------------------------------
-# element-wise derivatives f'(u), given u and the node f(u)
-# ---------------------------------------------------------------------------
-
-def _recip(u: Expr) -> Expr:
-    return elem_power(u, num(-1))
-
-
-ELEMENTWISE_DERIVATIVES: dict[str, Callable[[Expr, Expr], Expr]] = {
-    "exp": lambda u, f: f,                                           # exp' = exp
-    "log": lambda u, f: _recip(u),                                   # log' = 1/u
-    "sin": lambda u, f: call("cos", u),                              # sin' = cos
-    "cos": lambda u, f: neg(call("sin", u)),                         # cos' = -sin
-    "tan": lambda u, f: add(ONE, elem_power(f, num(2))),             # tan' = 1 + tan^2
-    "arcsin": lambda u, f: elem_power(add(ONE, neg(elem_power(u, num(2)))),
-                                      num(Fraction(-1, 2))),         # 1/sqrt(1-u^2)
-    "arccos": lambda u, f: neg(elem_power(add(ONE, neg(elem_power(u, num(2)))),
-                                          num(Fraction(-1, 2)))),    # -1/sqrt(1-u^2)
-    "arctan": lambda u, f: _recip(add(ONE, elem_power(u, num(2)))),  # 1/(1+u^2)
-    "sinh": lambda u, f: call("cosh", u),                            # sinh' = cosh
-    "cosh": lambda u, f: call("sinh", u),                            # cosh' = sinh
-    "tanh": lambda u, f: add(ONE, neg(elem_power(f, num(2)))),       # tanh' = 1 - tanh^2
-    "abs": lambda u, f: call("sign", u),                             # |u|' = sign(u), u != 0
-    "sign": lambda u, f: E.zeros(u.shape),                           # sign' = 0, u != 0
-    "sqrt": lambda u, f: scale(Fraction(1, 2), _recip(f)),           # sqrt' = 1/(2 sqrt)
-    "relu": lambda u, f: call("sign", f),                            # relu' = step(u), u != 0
-    "sigmoid": lambda u, f: hadamard(f, add(ONE, neg(f))),           # s' = s.*(1-s)
-    "softplus": lambda u, f: call("sigmoid", u),                     # softplus' = sigmoid
-}
 
 
 # ---------------------------------------------------------------------------
@@ -135,37 +105,22 @@ def _adjoint_transpose(n: E.Transpose, g: Expr):
 
 
 def _adjoint_call(n: E.Call, g: Expr):
-    u = n.arg
-    fn = n.fn
-    if fn in ELEMENTWISE_DERIVATIVES:
+    spec = n.spec
+    if spec.derivative is not None:
         # d f(u) = f'(u) .* du
-        return [(u, hadamard(g, ELEMENTWISE_DERIVATIVES[fn](u, n)))]
-    if fn == "tr":       # g : tr(dA) = g*eye : dA
-        return [(u, mul(g, E.eye(u.shape[0])))]
-    if fn == "det":      # d det(A) = det(A)*inv(A)' : dA
-        return [(u, mul(mul(g, n), transpose(call("inv", u))))]
-    if fn == "logdet":   # d logdet(A) = inv(A)' : dA
-        return [(u, mul(g, transpose(call("inv", u))))]
-    if fn == "inv":      # d inv(A) = -inv(A)*dA*inv(A)
-        t = transpose(n)
-        return [(u, neg(mul(mul(t, g), t)))]
-    if fn == "diag":     # G : diag(dv) = diag(G) : dv, and g : diag(dA) = diag(g) : dA
-        return [(u, call("diag", g))]
-    if fn == "sum":      # g : sum(dA) = g*ones : dA
-        return [(u, mul(g, E.ones(u.shape)))]
-    if fn == "norm2":    # d norm2(A) = A/norm2(A) : dA
-        return [(u, mul(mul(g, u), power(n, num(-1))))]
-    if fn == "norm1":    # d norm1(A) = sign(A) : dA
-        return [(u, mul(g, call("sign", u)))]
-    if fn == "softmax":  # d s = (diag(s) - s*s') dz
-        return [(u, add(hadamard(n, g), neg(mul(n, mul(transpose(n), g)))))]
-    if fn == "logsumexp":  # d logsumexp(z) = softmax(z) : dz
-        return [(u, mul(g, call("softmax", u)))]
-    raise NotDifferentiableError(f"no differential rule for {fn}")
+        return [(n.arg, hadamard(g, spec.derivative(n.arg, n)))]
+    if spec.adjoint is None:
+        raise NotDifferentiableError(f"no differential rule for {n.fn}")
+    return [(n.arg, spec.adjoint(n, g))]
 
 
 def _adjoint_abstract(n: E.Abstract, g: Expr):
     u = n.arg
+    if n.elementwise:
+        if n.order >= 2:
+            raise NotDifferentiableError(f"third derivatives of {n.name} are not available")
+        # d s(u) = ∇s(u) .* du, entry by entry
+        return [(u, hadamard(g, E.abstract(n.name, n.order + 1, u, elementwise=True)))]
     if n.order == 0:     # d g(u) = ∇g(u) : du
         return [(u, mul(g, E.abstract(n.name, 1, u)))]
     if n.order == 1 and u.shape[1] == 1:
@@ -199,22 +154,12 @@ ADJOINT_RULES: dict[type, Callable] = {
     E.Vec: _adjoint_vec_form,
 }
 #: node types without children to differentiate into
-LEAVES = (E.Var, E.Num, E.Fill, E.Eye, E.Commutation)
+LEAVES = (E.Var, E.Num, E.Fill, E.Eye, E.Size, E.Constant, E.Commutation)
 
 
 # ---------------------------------------------------------------------------
 # reverse sweep
 # ---------------------------------------------------------------------------
-
-@dataclass
-class Step:
-    """One rewrite of the differential: ``dL = <frontier>`` and the identity used."""
-    text: str
-    rule: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.text}    [{self.rule}]" if self.rule else self.text
-
 
 RULE_NAMES = {
     E.Add: "d(A + B) = dA + dB",
@@ -224,49 +169,52 @@ RULE_NAMES = {
     E.MatPow: "d(X^k) = Σ X^j*dX*X^(k-1-j)",
     E.ElemPow: "d(u.^p) = p*u.^(p-1).*du",
     E.Transpose: "G : dX' = G' : dX",
-    E.Abstract: "d g(u) = ∇g(u) : du",
-}
-CALL_RULE_NAMES = {
-    "tr": "g : tr(dX) = g*eye : dX",
-    "det": "d det(X) = det(X)*inv(X)' : dX",
-    "logdet": "d logdet(X) = inv(X)' : dX",
-    "inv": "d inv(X) = -inv(X)*dX*inv(X)",
-    "diag": "G : diag(dv) = diag(G) : dv",
-    "sum": "g : sum(dX) = g*ones : dX",
-    "norm2": "d norm2(X) = X/norm2(X) : dX",
-    "norm1": "d norm1(X) = sign(X) : dX",
-    "softmax": "d softmax(z) = (diag(s) - s*s')*dz",
-    "logsumexp": "d logsumexp(z) = softmax(z) : dz",
 }
 
 
-def _rule_name(n: Expr) -> str:
+def rule_name(n: Expr) -> str:
+    """The identity used to differentiate through ``n``."""
     if isinstance(n, E.Call):
-        return CALL_RULE_NAMES.get(n.fn, f"d {n.fn}(u) = {n.fn}'(u) .* du")
+        return n.spec.identity
+    if isinstance(n, E.Abstract):
+        return ("d g(u) = ∇g(u) : du", "d ∇g(u) = ∇²g(u)*du")[min(n.order, 1)] \
+            if not n.elementwise else "d s(u) = ∇s(u) .* du"
     return RULE_NAMES.get(type(n), "")
 
 
-def _d(n: Expr) -> str:
-    return f"d{n.text()}" if isinstance(n, E.Var) else f"d({n.text()})"
-
-
-def _term(g: Expr, n: Expr) -> str:
-    """``G : dN`` for the frontier of the differential; a sum G is parenthesised."""
-    if E.is_one(g):
-        return _d(n)
-    text = g.text() if not isinstance(g, E.Add) else f"({g.text()})"
-    return f"{text} : {_d(n)}"
+def dag_tokens(e: Expr) -> int:
+    """Tokens of ``e`` with every shared piece counted once: the size of the human form."""
+    from .textform import own_tokens
+    return sum(own_tokens(n) for n in E.walk(e))
 
 
 def check_result_size(e: Expr) -> None:
-    """Stop a derivative that grows past ``LIMITS.max_result_tokens``."""
-    if e.cost > LIMITS.max_result_tokens:
+    """Stop a derivative whose human form grows past ``LIMITS.max_result_tokens``."""
+    if E.cost(e) > LIMITS.max_result_tokens and dag_tokens(e) > LIMITS.max_result_tokens:
         raise LimitError(f"the derivative grows past {LIMITS.max_result_tokens} tokens; the "
                          "limit is matcalc.LIMITS.max_result_tokens")
 
 
-def topological_order(root: Expr, depends: dict) -> list[Expr]:
-    """Nodes of ``root`` that depend on the variable, every parent before its children."""
+def dependence(root: Expr, targets) -> dict:
+    """For every node of ``root``: does it depend on any of ``targets``?"""
+    targets = set(targets)
+    memo: dict = {}
+    stack = [(root, False)]
+    while stack:
+        n, done = stack.pop()
+        if n in memo:
+            continue
+        if done:
+            memo[n] = n in targets or any(memo[c] for c in n.children())
+            continue
+        stack.append((n, True))
+        stack.extend((c, False) for c in n.children() if c not in memo)
+    return memo
+
+
+def topological_order(root: Expr, depends: dict, stop=frozenset()) -> list[Expr]:
+    """Nodes of ``root`` that depend on the targets, every parent before its children
+    (the nodes in ``stop`` are reached but not entered)."""
     order: list[Expr] = []
     seen: set = set()
     stack = [(root, False)]
@@ -275,100 +223,94 @@ def topological_order(root: Expr, depends: dict) -> list[Expr]:
         if done:
             order.append(n)
             continue
-        if n in seen or not depends[n]:
+        if n in seen or not depends.get(n, False):
             continue
         seen.add(n)
         stack.append((n, True))
-        stack.extend((c, False) for c in n.children())
+        if n not in stop or n is root:
+            stack.extend((c, False) for c in n.children())
     order.reverse()
     return order
 
 
-def dependence(root: Expr, var: E.Var) -> dict:
-    """For every node of ``root``: does it depend on ``var``?"""
-    memo: dict = {}
-    stack = [(root, False)]
-    while stack:
-        n, done = stack.pop()
-        if n in memo:
-            continue
-        if done:
-            memo[n] = (n == var) or any(memo[c] for c in n.children())
-            continue
-        stack.append((n, True))
-        stack.extend((c, False) for c in n.children() if c not in memo)
-    return memo
+class NodeGuard:
+    """Stops a computation that builds more than ``LIMITS.max_nodes`` new nodes."""
+
+    def __init__(self):
+        self.start = E.NodeBudget.created
+
+    def check(self) -> None:
+        if E.NodeBudget.created - self.start > LIMITS.max_nodes:
+            raise LimitError(f"the derivative grows past {LIMITS.max_nodes} distinct pieces; "
+                             "the limit is matcalc.LIMITS.max_nodes (and "
+                             "matcalc.LIMITS.max_result_tokens for its printed size)")
 
 
-#: most terms of the differential shown in one derivation step
-FRONTIER_SHOWN = 6
+def sweep(root: Expr, targets, seed: Expr = ONE,
+          simplify: Callable[[Expr], Expr] = lambda e: e, stop=frozenset(),
+          expanded: list | None = None) -> dict:
+    """The adjoints in ``seed : d(root) = Σ G_t : dt``: a dict target -> G_t (summed,
+    not simplified; absent when ``root`` does not depend on ``t``).
 
-
-def reverse_sweep(root: Expr, var: E.Var, seed: Expr = ONE, steps: list | None = None,
-                  simplify: Callable[[Expr], Expr] = lambda e: e,
-                  lhs: str = "dL") -> Expr:
-    """The adjoint of ``var`` in ``seed : d(root)``: the G with ``seed : d(root) = G : dvar``."""
-    depends = dependence(root, var)
+    Reverse mode over the DAG: each node's contributions are added up and simplified
+    once, when all its parents are done.  Nodes in ``stop`` are targets too (their
+    adjoints are returned, not pushed further).  ``expanded`` collects
+    ``(node, adjoint, contributions)`` for the derivation steps.
+    """
+    ends = set(targets) | set(stop)
+    if root in targets:
+        return {root: seed}
+    depends = dependence(root, ends)
     if not depends[root]:
-        return E.zeros(var.shape)
-    order = topological_order(root, depends)
-    # the contributions reaching each node, added up once when the node is expanded
+        return {}
+    guard = NodeGuard()
     adjoint: dict[Expr, list] = {root: [seed]}
-    pending: dict[Expr, None] = {root: None}   # the frontier, in order of arrival
-    displayed: dict[Expr, tuple] = {}
-    size: dict[Expr, int] = {}
-
-    def shown(p: Expr) -> Expr:
-        """The simplified adjoint of a pending node, recomputed only when it grew."""
-        parts = adjoint[p]
-        if p not in displayed or displayed[p][0] != len(parts):
-            displayed[p] = (len(parts), simplify(add(*parts)))
-        return displayed[p][1]
-
-    if steps is not None:
-        steps.append(Step(f"{lhs} = {_term(seed, root)}"))
-    for node in order:
-        if node == var:
-            continue
+    out: dict = {}
+    for node in topological_order(root, depends, ends):
         parts = adjoint.pop(node, None)
         if parts is None:
             continue
-        del pending[node]
+        if node in ends and node is not root:
+            out[node] = add(*parts)
+            continue
         g = simplify(add(*parts))
-        check_result_size(g)
         rule = ADJOINT_RULES.get(type(node))
         if rule is None:
             raise NotDifferentiableError(f"no differential rule for {node}")
-        for child, contribution in rule(node, g):
-            if not depends.get(child, False):
-                continue
-            if child in adjoint:
-                adjoint[child].append(contribution)
-            else:
-                adjoint[child] = [contribution]
-                pending[child] = None
-            # stop a blow-up early: the sum of the contributions bounds what they add to
-            size[child] = size.get(child, 0) + contribution.cost
-            if size[child] > LIMITS.max_result_tokens:
-                compact = simplify(add(*adjoint[child]))
-                check_result_size(compact)
-                adjoint[child] = [compact]
-                size[child] = compact.cost
-        if steps is not None:
-            front = list(pending)
-            shown_terms = [_term(shown(p), p) for p in front[:FRONTIER_SHOWN]]
-            if len(front) > FRONTIER_SHOWN:
-                shown_terms.append(f"... ({len(front) - FRONTIER_SHOWN} more terms)")
-            frontier = " + ".join(shown_terms)
-            steps.append(Step(f"   = {frontier}" if frontier else "   = 0", _rule_name(node)))
-    result = add(*adjoint[var]) if var in adjoint else E.zeros(var.shape)
-    if getattr(var, "symmetric", False):
-        # the gradient in the space of symmetric matrices, (G + G')/2, taken on the
-        # unsimplified sum of contributions so that mirror-image terms collect
-        result = symmetric_part(result)
-    result = simplify(result)
-    check_result_size(result)
-    return result
+        contributions = [(c, piece) for c, piece in rule(node, g) if depends.get(c, False)]
+        for child, piece in contributions:
+            adjoint.setdefault(child, []).append(piece)
+        if expanded is not None:
+            expanded.append((node, g, contributions))
+        guard.check()
+    return out
+
+
+def gradients(root: Expr, variables: list, simplify: Callable[[Expr], Expr],
+              seed: Expr = ONE) -> list[Expr]:
+    """The gradient of the scalar ``root`` w.r.t. each variable, from one sweep; zero for
+    a variable it does not depend on.  Symmetric variables get (G + G')/2 (SPEC §3)."""
+    adjoints = sweep(root, variables, seed, simplify)
+    out = []
+    for var in variables:
+        g = adjoints.get(var)
+        if g is None:
+            out.append(E.zeros(var.shape))
+            continue
+        if getattr(var, "symmetric", False):
+            # the gradient in the space of symmetric matrices, (G + G')/2, taken on the
+            # unsimplified sum of contributions so that mirror-image terms collect
+            g = symmetric_part(g)
+        g = simplify(g)
+        check_result_size(g)
+        out.append(g)
+    return out
+
+
+def reverse_sweep(root: Expr, var: E.Var, seed: Expr = ONE,
+                  simplify: Callable[[Expr], Expr] = lambda e: e) -> Expr:
+    """The G with ``seed : d(root) = G : dvar`` (symmetric part for a symmetric var)."""
+    return gradients(root, [var], simplify, seed)[0]
 
 
 def symmetric_part(g: Expr) -> Expr:
@@ -392,7 +334,7 @@ def linear_coefficient(e: Expr, u: E.Var, simplify: Callable[[Expr], Expr]) -> E
     For vectors vec is the identity and kron(1, P) = P, so they collapse to the familiar
     ``d(A*x) = A dx`` and ``d exp.(u) = diag(exp(u)) du``.
     """
-    depends = dependence(e, u)
+    depends = dependence(e, [u])
     u_size = E.dim_mul(*u.shape)
 
     def coefficient(n: Expr) -> Expr:
@@ -425,6 +367,20 @@ def linear_coefficient(e: Expr, u: E.Var, simplify: Callable[[Expr], Expr]) -> E
                     return mul(call("diag", E.vec(others)), coefficient(f))
         if isinstance(n, E.Transpose):
             return mul(E.commutation(*n.arg.shape), coefficient(n.arg))
+        if isinstance(n, E.Call) and n.fn == "sum" and n.axis:
+            rows, cols = n.arg.shape
+            if n.axis == 1:   # vec(1'*dX) = kron(eye(n), 1')*vec(dX)
+                m = E.kron(E.eye(cols), E.fill(1, (1, rows)))
+            else:             # vec(dX*1) = kron(1', eye(m))*vec(dX)
+                m = E.kron(E.fill(1, (1, cols)), E.eye(rows))
+            return mul(m, coefficient(n.arg))
+        if isinstance(n, E.Call) and n.fn == "diag":
+            d = n.shape[0] if n.shape[1] == 1 else n.shape[1]
+            picks = call("diag", E.vec(E.eye(d)))   # keeps the diagonal entries of vec
+            if n.shape[1] == 1:   # diag(dX) = (eye.*dX)*1: kron(1', eye)*diag(vec(eye))
+                return mul(E.kron(E.fill(1, (1, d)), E.eye(d)), picks, coefficient(n.arg))
+            # vec(diag(dv)) = vec(eye.*(dv*1')) = diag(vec(eye))*kron(1, eye)*dv
+            return mul(picks, E.kron(E.fill(1, (d, 1)), E.eye(d)), coefficient(n.arg))
         raise NotDifferentiableError(
             f"the derivative has no matrix form: {n} is not a product, sum, transpose or "
             "element-wise product of the variable")
@@ -440,26 +396,22 @@ def seed_variable(shape, taken: set) -> E.Var:
     return E.Var("Λ" + str(len(taken)), shape)
 
 
-def jacobian_expr(f: Expr, var: E.Var, simplify: Callable[[Expr], Expr],
-                  steps: list | None = None, lhs_name: str = "F") -> Expr:
+def jacobian_expr(f: Expr, var: E.Var, simplify: Callable[[Expr], Expr]) -> Expr:
     """``∂vec(F)/∂vec(X)'`` (numerator layout; the plain Jacobian for vectors)."""
-    if var.symmetric:
-        raise NotDifferentiableError(
-            f"Jacobians and Hessians with respect to the symmetric matrix {var.name} are not "
-            f"supported; declare {var.name} as a matrix")
     from .simplify import expand_terms
     u = seed_variable(f.shape, set(E.free_vars(f)) | {var.name})
-    g = reverse_sweep(f, var, seed=u, steps=steps, simplify=simplify,
-                      lhs=f"{u.name} : d{lhs_name}")
+    g = adjoint_map(f, var, u, simplify)
     # read the map off G as it is, and off G multiplied out (so that a factored
     # (a*A + b*B)*x does not become kron(x, eye)*(...)); keep the shorter
     candidates = [g]
     expanded = add(*expand_terms(g, matrix_products=True, budget=256))
     if expanded != g:
         candidates.append(expanded)
-    j = min((simplify(transpose(linear_coefficient(c, u, simplify))) for c in candidates),
-            key=lambda e: e.cost)
-    if steps is not None:
-        steps.append(Step(f"vec({g.text()}) = {mul(transpose(j), E.vec(u)).text()}",
-                          "vec(P*dX*Q) = kron(Q', P)*vec(dX)"))
-    return j
+    return min((simplify(transpose(linear_coefficient(c, u, simplify))) for c in candidates),
+               key=lambda e: e.cost)
+
+
+def adjoint_map(f: Expr, var: E.Var, u: E.Var, simplify) -> Expr:
+    """The G(U) with ``U : dF = G(U) : dX``, linear in the direction U."""
+    return sweep(f, [var], u, simplify).get(var, E.zeros(var.shape)) if not \
+        getattr(var, "symmetric", False) else reverse_sweep(f, var, u, simplify)

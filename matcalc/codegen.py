@@ -15,51 +15,41 @@ from __future__ import annotations
 import builtins
 import keyword
 
-from . import expr as E
-from .errors import EvaluationError
-from .numeric import is_diagonal_factor, operands
+import inspect
+import re
 
-NUMPY_FUNCTIONS = {
-    "exp": "_np.exp({})", "log": "_np.log({})", "sin": "_np.sin({})", "cos": "_np.cos({})",
-    "tan": "_np.tan({})", "arcsin": "_np.arcsin({})", "arccos": "_np.arccos({})",
-    "arctan": "_np.arctan({})", "sinh": "_np.sinh({})", "cosh": "_np.cosh({})",
-    "tanh": "_np.tanh({})", "abs": "_np.abs({})", "sign": "_np.sign({})",
-    "sqrt": "_np.sqrt({})", "relu": "_np.maximum({}, 0.0)",
-    "sigmoid": "_np.exp(-_np.logaddexp(0.0, -{}))", "softplus": "_np.logaddexp(0.0, {})",
-    "tr": "_np.trace({}).reshape(1, 1)", "det": "_np.linalg.det({}).reshape(1, 1)",
-    "logdet": "_logdet({})", "inv": "_np.linalg.inv({})", "diag": "_diag({})",
-    "sum": "_np.sum({}).reshape(1, 1)", "norm1": "_np.abs({}).sum().reshape(1, 1)",
-    "norm2": "_np.sqrt(({0} * {0}).sum()).reshape(1, 1)", "softmax": "_softmax({})",
-    "logsumexp": "_logsumexp({})",
-}
+import numpy as np
+
+from . import expr as E
+from . import kernels as K
+from .errors import EvaluationError
+from .kernels import KERNELS
+from .numeric import CONSTANTS, is_diagonal_factor, operands
+
+
+def kernel_source(names: set[str]) -> str:
+    """The source of the kernels used, renamed ``_k_<name>``, with what they call."""
+    out: list[str] = []
+    done: set[str] = set()
+    pending = sorted(names)
+    while pending:
+        name = pending.pop(0)
+        if name in done:
+            continue
+        done.add(name)
+        fn = KERNELS.get(name) or getattr(K, name)
+        src = inspect.getsource(fn)
+        src = re.sub(r"^def \w+", f"def _k_{name}", src, count=1)
+        for helper in ("_numpy_axis", "_ERF"):
+            if helper in src and helper not in done:
+                done.add(helper)
+                out.append(inspect.getsource(getattr(K, helper)) if helper != "_ERF"
+                           else "_ERF = np.frompyfunc(math.erf, 1, 1)\n")
+        out.append(src)
+    # the generated module names its imports _np and _math, apart from any user name
+    return re.sub(r"\b(np|math)\.", r"_\1.", "\n\n".join(out))
 
 HELPERS = '''\
-def _logdet(a):
-    sign, value = _np.linalg.slogdet(a)
-    return _np.array([[value if sign > 0 else _np.nan]])
-
-
-def _diag(a):
-    return _np.diag(a[:, 0]) if a.shape[1] == 1 else _np.diag(a).reshape(-1, 1)
-
-
-def _softmax(a):
-    z = _np.exp(a - a.max())
-    return z / z.sum()
-
-
-def _logsumexp(a):
-    return (a.max() + _np.log(_np.exp(a - a.max()).sum())).reshape(1, 1)
-
-
-def _commutation(m, n):
-    k = _np.zeros((m * n, m * n))
-    for i in range(m):
-        for j in range(n):
-            k[j + i * n, i + j * m] = 1.0
-    return k
-
-
 def _column(a):
     a = _np.asarray(a, dtype=float)
     return a.reshape(-1, 1) if a.ndim <= 1 else a
@@ -106,6 +96,17 @@ class _Printer:
         self.functions = functions  # (order, name) -> parameter
         self.temps: dict[E.Expr, str] = {}
         self.lines: list[str] = []
+        self.kernels: set[str] = set()
+
+    def kernel_call(self, n: E.Call, arg: str) -> str:
+        """The shared kernel of a function (matcalc.kernels): a NumPy ufunc by name, or
+        the kernel's own source, copied into the generated module."""
+        kernel = KERNELS[n.spec.kernel]
+        if isinstance(kernel, np.ufunc):
+            return f"_np.{kernel.__name__}({arg})"
+        self.kernels.add(n.spec.kernel)
+        return f"_k_{n.spec.kernel}({arg})" if n.spec.elementwise \
+            else f"_k_{n.spec.kernel}({arg}, {n.axis})"
 
     def size(self, d) -> str:
         for f in E.dim_factors(d):
@@ -163,7 +164,11 @@ class _Printer:
         if isinstance(n, E.Transpose):
             return f"{a[0]}.T"
         if isinstance(n, E.Call):
-            return NUMPY_FUNCTIONS[n.fn].format(a[0])
+            return self.kernel_call(n, a[0])
+        if isinstance(n, E.Size):
+            return f"_np.array([[float({self.size(n.dim)})]])"
+        if isinstance(n, E.Constant):
+            return f"_np.array([[{CONSTANTS[n.name]!r}]])"
         if isinstance(n, E.Abstract):
             f = self.functions[(n.order, n.name)]
             shape = (n.arg.shape[0], n.arg.shape[0]) if n.order == 2 else \
@@ -176,7 +181,8 @@ class _Printer:
         if isinstance(n, E.Vec):
             return f"{a[0]}.reshape(-1, 1, order='F')"
         if isinstance(n, E.Commutation):
-            return f"_commutation({self.size(n.m)}, {self.size(n.n)})"
+            self.kernels.add("commutation")
+            return f"_k_commutation({self.size(n.m)}, {self.size(n.n)})"
         raise TypeError(f"no NumPy code for {type(n).__name__}")  # pragma: no cover
 
 
@@ -254,4 +260,8 @@ def numpy_code(result, function_name: str = "f") -> str:
     body = [f"def {function_name}({', '.join(params)}):", doc.replace("\\", "\\\\")]
     body += lines + printer.lines
     body.append(f"    return _user({value}, {shape_code(result.function.shape)}), {ret}")
-    return "import numpy as _np\n\n\n" + HELPERS + "\n\n" + "\n".join(body) + "\n"
+    kernels = kernel_source(printer.kernels)
+    head = ("import math as _math\n" if "_math." in kernels else "") + \
+        "import numpy as _np\n\n\n"
+    return head + (kernels + "\n\n" if kernels else "") + HELPERS + "\n\n" + \
+        "\n".join(body) + "\n"

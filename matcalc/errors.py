@@ -54,6 +54,10 @@ class LimitError(MatcalcError):
     """An input or a result exceeds one of matcalc's documented size limits."""
 
 
+class InternalError(MatcalcError):
+    """A bug in matcalc met by this input (never a traceback: please report the input)."""
+
+
 def caret_lines(text: str, span: tuple[int, int]) -> str:
     """The line of ``text`` holding ``span`` and a caret line under the span.
 

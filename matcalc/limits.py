@@ -15,8 +15,10 @@ class Limits:
     max_input_chars: int = 50_000
     #: deepest accepted nesting of parentheses, signs or transposes
     max_depth: int = 200
-    #: largest derivative, in tokens of its printed form, that the engine builds
+    #: largest derivative, in tokens of its human form (each shared piece counted once)
     max_result_tokens: int = 25_000
+    #: most distinct new pieces (nodes) one derivative may build along the way
+    max_nodes: int = 200_000
     #: largest exponent of a matrix power X^k that is expanded in a derivative
     max_matrix_power: int = 64
     #: largest size of a dimension that check() draws random values for (it takes

@@ -23,7 +23,11 @@ import numpy as np
 
 from . import expr as E
 from .errors import EvaluationError, LimitError, MatcalcError
+from .kernels import KERNELS, commutation
 from .limits import LIMITS
+
+#: the values of the language's named constants
+CONSTANTS = {"pi": math.pi}
 
 FD_STEP = 1e-6
 TOLERANCE = 1e-5
@@ -34,43 +38,6 @@ SECOND_ORDER_TOLERANCE = 1e-4
 # ---------------------------------------------------------------------------
 # evaluation
 # ---------------------------------------------------------------------------
-
-def _stable_sigmoid(u):
-    return np.exp(-np.logaddexp(0.0, -u))
-
-
-def _softmax(u):
-    z = np.exp(u - u.max())
-    return z / z.sum()
-
-
-NUMPY_ELEMENTWISE: dict[str, Callable] = {
-    "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tan": np.tan,
-    "arcsin": np.arcsin, "arccos": np.arccos, "arctan": np.arctan, "sinh": np.sinh,
-    "cosh": np.cosh, "tanh": np.tanh, "abs": np.abs, "sign": np.sign, "sqrt": np.sqrt,
-    "relu": lambda u: np.maximum(u, 0.0), "sigmoid": _stable_sigmoid,
-    "softplus": lambda u: np.logaddexp(0.0, u),
-}
-
-
-def _logdet(a):
-    sign, value = np.linalg.slogdet(a)
-    return value if sign > 0 else np.nan
-
-
-NUMPY_MATRIX: dict[str, Callable] = {
-    "tr": lambda a: np.array([[np.trace(a)]]),
-    "det": lambda a: np.array([[np.linalg.det(a)]]),
-    "logdet": lambda a: np.array([[_logdet(a)]]),
-    "inv": np.linalg.inv,
-    "diag": lambda a: np.diag(a[:, 0]) if a.shape[1] == 1 else np.diag(a)[:, None],
-    "sum": lambda a: np.array([[a.sum()]]),
-    "norm1": lambda a: np.array([[np.abs(a).sum()]]),
-    "norm2": lambda a: np.array([[np.sqrt((a * a).sum())]]),
-    "softmax": _softmax,
-    "logsumexp": lambda a: np.array([[a.max() + np.log(np.exp(a - a.max()).sum())]]),
-}
-
 
 def _float(v) -> float:
     try:
@@ -213,13 +180,17 @@ class Evaluator:
         if isinstance(n, E.Transpose):
             return args[0].T
         if isinstance(n, E.Call):
-            fn = NUMPY_ELEMENTWISE.get(n.fn)
-            if fn is not None:
-                return fn(args[0])
+            kernel = KERNELS[n.spec.kernel]
+            if n.spec.elementwise:
+                return kernel(args[0])
             try:
-                return NUMPY_MATRIX[n.fn](args[0])
+                return kernel(args[0], n.axis)
             except np.linalg.LinAlgError:
                 raise EvaluationError(f"{n.arg} is singular at this point") from None
+        if isinstance(n, E.Size):
+            return np.array([[float(self.size(n.dim))]])
+        if isinstance(n, E.Constant):
+            return np.array([[CONSTANTS[n.name]]])
         if isinstance(n, E.Abstract):
             return self._abstract(n, args[0])
         if isinstance(n, E.Kron):
@@ -227,10 +198,12 @@ class Evaluator:
         if isinstance(n, E.Vec):
             return args[0].reshape(-1, 1, order="F")
         if isinstance(n, E.Commutation):
-            return commutation_matrix(self.size(n.m), self.size(n.n))
+            return commutation(self.size(n.m), self.size(n.n))
         raise EvaluationError(f"cannot evaluate {n}")  # pragma: no cover
 
     def _abstract(self, n: E.Abstract, u: np.ndarray) -> np.ndarray:
+        if n.elementwise:
+            return self._elementwise_abstract(n, u)
         f = self.values.get(n.name)
         key = E.Abstract.PREFIX[n.order] + n.name
         given = self.values.get(key)
@@ -261,6 +234,35 @@ class Evaluator:
         except ValueError:
             raise EvaluationError(f"{key}(...) returned shape {out.shape}; "
                                   f"expected {target}") from None
+
+
+    def _elementwise_abstract(self, n: E.Abstract, u: np.ndarray) -> np.ndarray:
+        """``s(u)``, ``∇s(u)``, ``∇²s(u)`` of a function applied entry by entry: the
+        callable (or its given derivatives) on the array, else central differences."""
+        key = E.Abstract.PREFIX[n.order] + n.name
+        for order in range(n.order, -1, -1):
+            f = self.values.get(E.Abstract.PREFIX[order] + n.name)
+            if f is not None:
+                break
+        if f is None:
+            raise EvaluationError(f"no function given for {n.name}: bind {n.name!r} to a "
+                                  "callable applied entry by entry (like numpy.tanh)")
+        if not callable(f):
+            raise EvaluationError(f"{E.Abstract.PREFIX[order] + n.name} must be a callable")
+
+        def apply(v):
+            out = np.asarray(f(v), dtype=float)
+            if out.shape != v.shape:
+                raise EvaluationError(f"{key}(...) returned shape {out.shape}; an "
+                                      f"element-wise function keeps the shape {v.shape}")
+            return out
+
+        h = 1e-4 * np.maximum(1.0, np.abs(u))
+        if n.order - order == 0:
+            return apply(u)
+        if n.order - order == 1:
+            return (apply(u + h) - apply(u - h)) / (2 * h)
+        return (apply(u + h) - 2 * apply(u) + apply(u - h)) / (h * h)
 
 
 def is_diagonal_factor(f: E.Expr) -> bool:
@@ -309,15 +311,6 @@ def _chain_product(chain: tuple, values: list) -> np.ndarray:
     elif pending is not None:
         out = out * pending.T
     return out
-
-
-def commutation_matrix(m: int, n: int) -> np.ndarray:
-    """K with K @ vec(A) = vec(A.T) for an m×n A (vec stacks columns)."""
-    k = np.zeros((m * n, m * n))
-    for i in range(m):
-        for j in range(n):
-            k[j + i * n, i + j * m] = 1.0
-    return k
 
 
 def evaluate(e: E.Expr, values: dict, variables: dict | None = None):
@@ -371,24 +364,31 @@ class Domain:
     matrix_args: list = field(default_factory=list)  # arguments of inv, det, logdet
     logdet_args: list = field(default_factory=list)
     nonzero_args: list = field(default_factory=list)  # arguments of norm2
+    unit_args: list = field(default_factory=list)     # arguments of arcsin, arccos
+    extreme_args: list = field(default_factory=list)  # max(X), min(X): no near ties
 
 
 def domain_of(e: E.Expr) -> Domain:
     d = Domain()
     for n in E.walk(e):
         if isinstance(n, E.Call):
-            if n.fn in ("abs", "sign", "relu", "norm1"):
+            domain = n.spec.domain
+            if domain == "kink":
                 d.kinks.append(n.arg)
-            elif n.fn == "norm2" and E.free_vars(n.arg):
+            elif domain == "extreme":
+                d.extreme_args.append(n)
+            elif domain == "nonzero" and E.free_vars(n.arg):
                 d.nonzero_args.append(n.arg)
-            elif n.fn in ("log", "sqrt"):
-                d.positive_args.append(n.arg)
+            elif domain in ("positive", "above_minus_one"):
+                d.positive_args.append(n.arg if domain == "positive" else E.add(E.ONE, n.arg))
                 d.positive.update(E.free_vars(n.arg))
-            elif n.fn in ("inv", "det", "logdet"):
+            elif domain == "unit_interval":
+                d.unit_args.append(n.arg)
+            elif domain in ("matrix", "positive_determinant"):
                 d.matrix_args.append(n.arg)
                 d.conditioned.update(v.name for v in E.free_vars(n.arg).values()
                                      if v.shape[0] == v.shape[1])
-                if n.fn == "logdet":
+                if domain == "positive_determinant":
                     d.logdet_args.append(n.arg)
         elif isinstance(n, (E.Pow, E.ElemPow)) and isinstance(n.exp, E.Num):
             v = n.exp.value
@@ -450,6 +450,26 @@ def random_test_function(shape: tuple, rng: np.random.Generator) -> dict:
     return {"g": g, "∇g": grad, "∇²g": hess}
 
 
+def random_elementwise_function(rng: np.random.Generator) -> tuple:
+    """A smooth function of one number, applied entry by entry, with its exact first and
+    second derivatives: s(t) = a*sin(t) + b*t^2/2 + c*t."""
+    a, b, c = rng.uniform(0.5, 1.5), rng.uniform(-0.5, 0.5), rng.normal()
+
+    def s(u):
+        u = np.asarray(u, dtype=float)
+        return a * np.sin(u) + 0.5 * b * u * u + c * u
+
+    def ds(u):
+        u = np.asarray(u, dtype=float)
+        return a * np.cos(u) + b * u + c
+
+    def dds(u):
+        u = np.asarray(u, dtype=float)
+        return -a * np.sin(u) + b
+
+    return s, ds, dds
+
+
 def dims_of(*exprs: E.Expr) -> list[str]:
     """The symbolic dimensions (factors of products too) of the expressions."""
     out = set()
@@ -496,6 +516,13 @@ def valid_point(function: E.Expr, domain: Domain, ev: Evaluator) -> bool:
             # diag(x), B-B): they do not move, so they are no kink to cross
             if np.any((a > 0) & (a < 1e-3)):
                 return False
+        for u in domain.unit_args:
+            if np.max(np.abs(ev(u))) >= 1 - 1e-3:
+                return False
+        for m in domain.extreme_args:
+            a = np.sort(ev(m.arg).reshape(-1))
+            if a.size > 1 and (a[-1] - a[-2] < 1e-3 or a[1] - a[0] < 1e-3):
+                return False
         for u in domain.nonzero_args:
             if np.sqrt((ev(u) ** 2).sum()) < 1e-3:
                 return False
@@ -535,10 +562,14 @@ def draw_points(function: E.Expr, variables: dict[str, E.Var], functions: set,
                                           everything_positive or name in domain.positive,
                                           name in domain.conditioned)
             for fname in functions:
+                uses = [n for n in E.walk(function)
+                        if isinstance(n, E.Abstract) and n.name == fname]
+                if uses and uses[0].elementwise:
+                    tf = random_elementwise_function(rng)
+                    values[fname], values["∇" + fname], values["∇²" + fname] = tf
+                    continue
                 arg_shapes = {tuple(sizes.get(d, d) if isinstance(d, str) else d
-                                    for d in n.arg.shape)
-                              for n in E.walk(function)
-                              if isinstance(n, E.Abstract) and n.name == fname}
+                                    for d in n.arg.shape) for n in uses}
                 if not arg_shapes:
                     continue  # the function simplified away: g(x)*0
                 if len(arg_shapes) != 1:
@@ -662,9 +693,10 @@ def user_array(j: np.ndarray, f_shape: tuple, x_shape: tuple) -> np.ndarray:
 
 
 def check_derivative(kind: str, function: E.Expr, derivative: E.Expr, var: E.Var,
-                     variables: dict[str, E.Var], functions: set, points: int = 3,
+                     variables: dict[str, E.Var], functions, points: int = 3,
                      seed: int | None = 0, tolerance: float = TOLERANCE,
-                     gradient: E.Expr | None = None) -> CheckReport:
+                     gradient: E.Expr | None = None,
+                     second: E.Var | None = None) -> CheckReport:
     """Compare a derivative with central differences at random points in the domain.
 
     * ``gradient``: ``G : E`` against the difference quotient of the function along
@@ -672,57 +704,78 @@ def check_derivative(kind: str, function: E.Expr, derivative: E.Expr, var: E.Var
     * ``jacobian``: ``J*vec(E)`` against the difference quotient of the function;
     * ``hessian``: ``H*vec(E)`` against the difference quotient of the symbolic gradient,
       and ``vec(E1)'*H*vec(E2)`` against second differences of the function itself, so
-      that both layers are tested.
+      that both layers are tested; with ``second``, E runs over the second variable's
+      directions (the mixed block ∂²f/∂x∂y').
     """
     rng = np.random.default_rng(seed)
     variables = dict(variables)
     variables.setdefault(var.name, var)
+    by = second if second is not None else var
+    variables.setdefault(by.name, by)
     pts = draw_points(function, variables, functions, rng, points,
                       extra_dims=dims_of(derivative))
     tally = _Tally(tolerance)
     for p in pts:
         ev = Evaluator(p.values, variables, p.sizes)
         d = ev(derivative)
-        x0 = ev.bind(var)
+        x0, y0 = ev.bind(var), ev.bind(by)
 
-        def at(expr: E.Expr, x: np.ndarray) -> np.ndarray:
+        def at(expr: E.Expr, shifts: list) -> np.ndarray:
             vals = dict(p.values)
-            vals[var.name] = to_user(x, var.shape)
+            moved = {}
+            for v, delta in shifts:
+                moved[v.name] = moved.get(v.name, ev.bind(v)) + delta
+            for name, x in moved.items():
+                vals[name] = to_user(x, variables[name].shape)
             return Evaluator(vals, variables, p.sizes)(expr)
 
-        directions = list(basis_directions(var, x0.shape))
-        scale = max(1.0, float(np.abs(x0).max()))
+        directions = list(basis_directions(by, y0.shape))
+        scale = max(1.0, float(np.abs(y0).max()))
         h = FD_STEP * scale
         for label, e in directions:
-            what = f"∂/∂{var.name}{label}"
+            what = f"∂/∂{by.name}{label}"
             if kind == "gradient":
-                plus, minus = at(function, x0 + h * e), at(function, x0 - h * e)
+                plus, minus = at(function, [(by, h * e)]), at(function, [(by, -h * e)])
                 tally.compare(what, (d * e).sum(), (plus - minus) / (2 * h),
                               noise=rounding_noise([plus, minus], h))
                 continue
             analytic = d @ e.reshape(-1, 1, order="F")
             inner = function if kind == "jacobian" else gradient
-            plus, minus = at(inner, x0 + h * e), at(inner, x0 - h * e)
+            plus, minus = at(inner, [(by, h * e)]), at(inner, [(by, -h * e)])
             layer = "" if kind == "jacobian" else "∇"
             tally.compare(f"{layer}{what}", analytic,
                           ((plus - minus) / (2 * h)).reshape(-1, 1, order="F"),
                           noise=rounding_noise([plus, minus], h))
         if kind == "hessian":
-            h2 = 1e-4 * scale
-            for la, ea in directions:
+            h2 = 1e-4 * max(scale, float(np.abs(x0).max()))
+            for la, ea in basis_directions(var, x0.shape):
                 for lb, eb in directions:
-                    corners = [at(function, x0 + h2 * (ea + eb)),
-                               at(function, x0 + h2 * (ea - eb)),
-                               at(function, x0 - h2 * (ea - eb)),
-                               at(function, x0 - h2 * (ea + eb))]
-                    second = (corners[0] - corners[1] - corners[2] + corners[3]) \
-                        / (4 * h2 * h2)
+                    corners = [at(function, [(var, sa * h2 * ea), (by, sb * h2 * eb)])
+                               for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+                    value = (corners[0] - corners[1] - corners[2] + corners[3]) / (4 * h2 * h2)
                     analytic = ea.reshape(1, -1, order="F") @ d @ eb.reshape(-1, 1, order="F")
-                    tally.compare(f"∂²/∂{var.name}{la}∂{var.name}{lb}", analytic, second,
+                    tally.compare(f"∂²/∂{var.name}{la}∂{by.name}{lb}", analytic, value,
                                   tolerance=SECOND_ORDER_TOLERANCE,
                                   noise=rounding_noise(corners, h2 * h2))
     return CheckReport(not tally.mismatches, float(tally.worst), dict(pts[0].sizes),
                        len(pts), tolerance, tally.mismatches)
+
+
+class CheckReports(dict):
+    """The checks of several gradients, by variable; true when all passed."""
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.values())
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return "\n".join(f"{name}: {report}" for name, report in self.items())
+
+    def to_json(self) -> dict:
+        return {"passed": self.passed, "by_variable": {k: v.to_json() for k, v in self.items()}}
 
 
 def check_gradient(function: E.Expr, gradient: E.Expr, var: E.Var,

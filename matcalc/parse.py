@@ -1,367 +1,36 @@
-"""Text -> typed expression: Lark parsing, kind defaults, dimension inference.
+"""Text -> typed expression: kinds, declarations, dimension inference, building.
 
-Three steps.  Lark (LALR, grammar in ``grammar/matcalc.lark``) turns the text into a
-small syntax tree that remembers where each piece stands in the input.  Inference then
-gives every node a shape whose sizes are integers or symbolic dimensions, unifying them
-across the whole expression (``W*x+b`` makes ``b`` as tall as ``W``); a conflict is a
-``ShapeError`` with a caret under the operator.  Finally the tree is rebuilt with the
-canonical constructors of :mod:`matcalc.expr`.
+Three steps.  :mod:`matcalc.syntax` turns the text into a syntax tree that remembers
+where each piece stands.  Inference then gives every node a shape whose sizes are
+integers or symbolic dimensions (:mod:`matcalc.unify`), unifying them across the whole
+expression (``W*x+b`` makes ``b`` as tall as ``W``); a conflict is a ``ShapeError``
+with a caret under the operator.  Finally the tree is rebuilt with the canonical
+constructors.  How a function call is typed comes from its entry in the registry
+(:mod:`matcalc.functions`): one rule per shape kind, not one per function.
 """
 from __future__ import annotations
 
-import itertools
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
-
-import lark
 
 from . import expr as E
-from .errors import MatcalcError, ParseError, ShapeError, LimitError
+from .errors import LimitError, MatcalcError, ParseError, ShapeError
 from .limits import LIMITS
+from .syntax import Node, syntax_tree
+from .unify import Dims
 
-KINDS = ("scalar", "vector", "matrix", "symmetric")
-DIM_NAMES = ("n", "m", "k", "p", "q", "r", "s", "t", "u", "v", "w", "l", "j", "i")
-
-
-# ---------------------------------------------------------------------------
-# grammar loading: source checkout, editable install and installed wheel alike
-# ---------------------------------------------------------------------------
-
-def grammar_text() -> str:
-    """The grammar, from the wheel's copy inside the package or the checkout's ``grammar/``."""
-    try:
-        packaged = resources.files("matcalc").joinpath("grammar/matcalc.lark")
-        if packaged.is_file():
-            return packaged.read_text(encoding="utf-8")
-    except (FileNotFoundError, ModuleNotFoundError):  # pragma: no cover
-        pass
-    source = Path(__file__).resolve().parent.parent / "grammar" / "matcalc.lark"
-    return source.read_text(encoding="utf-8")
-
-
-@lru_cache(maxsize=1)
-def _parser() -> lark.Lark:
-    return lark.Lark(grammar_text(), parser="lalr", propagate_positions=True,
-                     maybe_placeholders=False)
+VARIABLE_KINDS = ("scalar", "vector", "matrix", "symmetric")
+FUNCTION_KINDS = ("function", "elementwise")
+KINDS = VARIABLE_KINDS + FUNCTION_KINDS
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+#: calls whose arguments are sizes, not expressions
+SIZE_CALLS = ("eye", "commutation", "dim")
 
 
 # ---------------------------------------------------------------------------
-# syntax tree
-# ---------------------------------------------------------------------------
-
-@dataclass(eq=False)
-class Node:
-    kind: str                 # num name call nabla unary binary transpose
-    span: tuple[int, int]     # where it stands in the text
-    value: object = None      # number, name, operator text, (order, name)
-    args: list = field(default_factory=list)
-    op_span: tuple[int, int] | None = None
-
-
-def _tok_span(tok) -> tuple[int, int]:
-    return (tok.start_pos, tok.end_pos)
-
-
-def _join(a: Node, b) -> tuple[int, int]:
-    end = b.span[1] if isinstance(b, Node) else b.end_pos
-    return (a.span[0], end)
-
-
-class _Build:
-    """Builds one Node from a Lark rule's items.  Only builds; checking comes after."""
-
-    def number(self, items):
-        (tok,) = items
-        return Node("num", _tok_span(tok), number_value(str(tok), tok.start_pos))
-
-    def name(self, items):
-        (tok,) = items
-        return Node("name", _tok_span(tok), str(tok))
-
-    def call(self, items):
-        name, _lp, args, rp = items
-        return Node("call", (name.start_pos, rp.end_pos), str(name), args,
-                    op_span=_tok_span(name))
-
-    def nabla_call(self, items):
-        nabla, name, _lp, args, rp = items
-        order = 2 if str(nabla) == "∇²" else 1
-        return Node("nabla", (nabla.start_pos, rp.end_pos), (order, str(name)), args,
-                    op_span=(nabla.start_pos, name.end_pos))
-
-    def args(self, items):
-        return [i for i in items if isinstance(i, Node)]
-
-    def group(self, items):
-        lp, inner, rp = items
-        inner.span = (lp.start_pos, rp.end_pos)
-        return inner
-
-    def unary(self, items):
-        op, arg = items
-        return Node("unary", (op.start_pos, arg.span[1]), str(op), [arg],
-                    op_span=_tok_span(op))
-
-    def binary(self, items):
-        left, op, right = items
-        return Node("binary", _join(left, right), str(op), [left, right],
-                    op_span=_tok_span(op))
-
-    def transpose(self, items):
-        arg, quote = items
-        return Node("transpose", _join(arg, quote), "'", [arg], op_span=_tok_span(quote))
-
-
-class _NumberLimit(Exception):
-    """A number literal past a limit; turned into a LimitError with the input shown."""
-
-    def __init__(self, message: str, span: tuple[int, int]):
-        super().__init__(message)
-        self.span = span
-
-
-def number_value(text: str, start: int = 0) -> Fraction:
-    """The exact value of a number literal, within LIMITS.max_number_digits and
-    LIMITS.max_number_exponent (floats cannot hold more anyway)."""
-    span = (start, start + len(text))
-    mantissa, _, exponent = text.lower().partition("e")
-    digits = len(mantissa.replace(".", "").lstrip("0"))
-    if digits > LIMITS.max_number_digits or len(exponent) > 8:
-        raise _NumberLimit(f"the number has more than {LIMITS.max_number_digits} digits; the "
-                           "limit is matcalc.LIMITS.max_number_digits", span)
-    value = Fraction(text)
-    if value != 0:
-        magnitude = len(str(int(mantissa.split(".")[0] or "0"))) + int(exponent or 0)
-        if abs(magnitude) > LIMITS.max_number_exponent:
-            raise _NumberLimit(f"the number {text} is beyond 1e±{LIMITS.max_number_exponent}; "
-                               "the limit is matcalc.LIMITS.max_number_exponent", span)
-    return value
-
-
-def _build_nodes(tree: lark.Tree) -> Node:
-    """Lark tree -> Node tree, iteratively: a flat sum of a million terms is a left-deep
-    tree a million levels deep, too deep for a recursive transformer."""
-    build = _Build()
-    done: dict[int, object] = {}
-    stack = [(tree, False)]
-    while stack:
-        t, ready = stack.pop()
-        if not ready:
-            stack.append((t, True))
-            stack.extend((c, False) for c in t.children if isinstance(c, lark.Tree))
-            continue
-        items = [done.pop(id(c)) if isinstance(c, lark.Tree) else c for c in t.children]
-        done[id(t)] = getattr(build, t.data)(items)
-    return done[id(tree)]
-
-
-def syntax_tree(text: str) -> Node:
-    """Parse ``text`` to a :class:`Node` tree; syntax errors become ``ParseError``."""
-    if len(text) > LIMITS.max_input_chars:
-        raise LimitError(f"the input has {len(text)} characters; the limit is "
-                         f"{LIMITS.max_input_chars} (matcalc.LIMITS.max_input_chars)")
-    if not text.strip():
-        raise ParseError("the expression is empty", text, (0, 1))
-    depth = _nesting_depth(text)
-    if depth > LIMITS.max_depth:
-        raise LimitError(f"the input nests {depth} levels deep; the limit is "
-                         f"{LIMITS.max_depth} (matcalc.LIMITS.max_depth)")
-    try:
-        tree = _parser().parse(text)
-        return _build_nodes(tree)
-    except _NumberLimit as exc:
-        raise LimitError(str(exc), text, exc.span) from None
-    except lark.exceptions.UnexpectedCharacters as exc:
-        raise ParseError(f"unexpected character {text[exc.pos_in_stream]!r}", text,
-                         (exc.pos_in_stream, exc.pos_in_stream + 1)) from None
-    except lark.exceptions.UnexpectedEOF:
-        raise ParseError("the expression ends too early", text,
-                         (len(text), len(text) + 1)) from None
-    except lark.exceptions.UnexpectedToken as exc:
-        tok = exc.token
-        if tok.type == "$END":
-            raise ParseError("the expression ends too early", text,
-                             (len(text), len(text) + 1)) from None
-        what = {"RPAR": "')'", "COMMA": "','"}.get(tok.type, repr(str(tok)))
-        raise ParseError(f"unexpected {what}", text,
-                         (tok.start_pos, max(tok.end_pos, tok.start_pos + 1))) from None
-    except lark.exceptions.LarkError as exc:  # pragma: no cover - defensive
-        raise ParseError(f"cannot parse the expression ({type(exc).__name__})", text,
-                         (0, len(text))) from None
-    except RecursionError:
-        raise LimitError("the expression nests too deeply to parse; limit "
-                         f"matcalc.LIMITS.max_depth = {LIMITS.max_depth}") from None
-
-
-def _nesting_depth(text: str) -> int:
-    depth = best = 0
-    for ch in text:
-        if ch == "(":
-            depth += 1
-            best = max(best, depth)
-        elif ch == ")":
-            depth -= 1
-    # unary signs and transposes nest too: count the longest run of them
-    runs = re.findall(r"(?:[-+]\s*){2,}|(?:'\s*){2,}", text)
-    return max(best, max((len(r.replace(" ", "")) for r in runs), default=0))
-
-
-# ---------------------------------------------------------------------------
-# dimensions and unification
-# ---------------------------------------------------------------------------
-
-class DimVar:
-    """A symbolic dimension during inference (a union-find element)."""
-
-    __slots__ = ("serial", "name")
-
-    def __init__(self, serial: int, name: str | None = None):
-        self.serial = serial
-        self.name = name
-
-
-class Dims:
-    """Union-find over symbolic dimensions; integers are known sizes."""
-
-    def __init__(self, reserved: set[str]):
-        self.parent: dict[DimVar, object] = {}
-        self.created: list[DimVar] = []
-        self.named: dict[str, DimVar] = {}
-        self.reserved = reserved
-
-    def fresh(self, name: str | None = None) -> DimVar:
-        if name is not None and name in self.named:
-            return self.named[name]
-        d = DimVar(len(self.created), name)
-        self.created.append(d)
-        self.parent[d] = d
-        if name is not None:
-            self.named[name] = d
-        return d
-
-    def find(self, d):
-        """The representative of ``d``: an int, a root DimVar, or a normalised Prod."""
-        if isinstance(d, int):
-            return d
-        if isinstance(d, Prod):
-            return self._normalise(d)
-        root = d
-        while True:
-            p = self.parent[root]
-            if p is root:
-                break
-            if isinstance(p, int):
-                return p
-            if isinstance(p, Prod):
-                return self._normalise(p)
-            root = p
-        while self.parent[d] is not root:  # path compression
-            self.parent[d], d = root, self.parent[d]
-        return root
-
-    def _normalise(self, p: "Prod"):
-        number = p.number
-        factors: list[DimVar] = []
-        for f in p.factors:
-            r = self.find(f)
-            if isinstance(r, int):
-                number *= r
-            elif isinstance(r, Prod):
-                number *= r.number
-                factors.extend(r.factors)
-            else:
-                factors.append(r)
-        if not factors:
-            return number
-        if number == 1 and len(factors) == 1:
-            return factors[0]
-        factors.sort(key=lambda v: v.serial)
-        return Prod(number, tuple(factors))
-
-    def product(self, a, b):
-        """The size a*b (of a Kronecker product or a vec)."""
-        return self.find(Prod(1, (a, b)))
-
-    def unify(self, a, b) -> bool:
-        """Make ``a`` and ``b`` the same size; False if they cannot be."""
-        ra, rb = self.find(a), self.find(b)
-        if ra is rb or (isinstance(ra, (int, Prod)) and ra == rb):
-            return True
-        if isinstance(ra, (int, Prod)) and isinstance(rb, (int, Prod)):
-            return False  # products are matched only when they are the same product
-        if isinstance(ra, (int, Prod)):
-            ra, rb = rb, ra
-        if isinstance(rb, Prod):
-            if ra in rb.factors:
-                return False
-            self.parent[ra] = rb
-            return True
-        if isinstance(rb, int):
-            if rb == 1:
-                return False  # a symbolic dimension is never assumed to be 1
-            self.parent[ra] = rb
-            return True
-        # keep the earlier (or user-named) one as the root, for stable names
-        if (rb.name is not None and ra.name is None) or (
-                (ra.name is None) == (rb.name is None) and rb.serial < ra.serial):
-            ra, rb = rb, ra
-        self.parent[rb] = ra
-        return True
-
-    def names(self) -> dict:
-        """The name of every root DimVar: a user name or a fresh letter."""
-        used = set(self.named) | self.reserved
-        candidates = itertools.chain(DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
-        pool = (n for n in candidates if n not in used)
-        out: dict = {}
-        for d in self.created:
-            r = self.find(d)
-            if isinstance(r, DimVar) and r not in out:
-                out[r] = r.name if r.name is not None else next(pool)
-        return out
-
-    def resolve(self, d, names: dict | None = None):
-        """A final dimension: an int, a name, or a product name like ``"m*n"``."""
-        names = self.names() if names is None else names
-        r = self.find(d)
-        if isinstance(r, int):
-            return r
-        if isinstance(r, Prod):
-            return E.dim_mul(r.number, *(names[f] for f in r.factors))
-        return names[r]
-
-    def text(self, d) -> str:
-        return str(self.resolve(d))
-
-    def shape_text(self, shape) -> str:
-        return f"{self.text(shape[0])}×{self.text(shape[1])}"
-
-
-class Prod:
-    """A product of sizes during inference (the rows of ``kron(A, B)``)."""
-
-    __slots__ = ("number", "factors")
-
-    def __init__(self, number: int, factors: tuple):
-        self.number = number
-        self.factors = factors
-
-    def __eq__(self, other):
-        return (isinstance(other, Prod) and self.number == other.number
-                and len(self.factors) == len(other.factors)
-                and all(a is b for a, b in zip(self.factors, other.factors)))
-
-    def __hash__(self):
-        return hash((self.number, tuple(id(f) for f in self.factors)))
-
-
-# ---------------------------------------------------------------------------
-# declarations
+# declarations and kinds
 # ---------------------------------------------------------------------------
 
 _DECL_RE = re.compile(r"^\s*([a-z]+)\s*(?:\(\s*([^)]*)\))?\s*$")
@@ -372,7 +41,8 @@ def _declaration(name: str, decl: str) -> tuple[str, list]:
     m = _DECL_RE.match(str(decl))
     if not m or m.group(1) not in KINDS:
         raise ParseError(f"cannot declare {name} as {decl!r}: use scalar, vector, matrix or "
-                         "symmetric, optionally with sizes like matrix(m,n) or vector(3)")
+                         "symmetric, optionally with sizes like matrix(m,n) or vector(3), "
+                         "or function or elementwise for an unknown function")
     kind, sizes_text = m.group(1), m.group(2)
     sizes: list = []
     if sizes_text is not None and sizes_text.strip():
@@ -380,14 +50,15 @@ def _declaration(name: str, decl: str) -> tuple[str, list]:
             part = part.strip()
             if re.fullmatch(r"\d+", part) and int(part) >= 1:
                 sizes.append(int(part))
-            elif re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", part):
+            elif NAME_RE.fullmatch(part):
                 sizes.append(part)
             else:
                 raise ParseError(f"cannot declare {name} as {decl!r}: {part!r} is not a size")
-    wanted = {"scalar": (0,), "vector": (0, 1), "matrix": (0, 2), "symmetric": (0, 1)}[kind]
+    wanted = {"scalar": (0,), "vector": (0, 1), "matrix": (0, 2), "symmetric": (0, 1),
+              "function": (0,), "elementwise": (0,)}[kind]
     if len(sizes) not in wanted:
         raise ParseError(f"cannot declare {name} as {decl!r}: {kind} takes "
-                         f"{' or '.join(str(w) for w in wanted if w)} size(s)")
+                         f"{' or '.join(str(w) for w in wanted if w) or 'no'} size(s)")
     return kind, sizes
 
 
@@ -405,20 +76,32 @@ def declarations(e: E.Expr) -> dict[str, str]:
     """Declarations (with sizes) that make ``parse(str(e), vars=...)`` rebuild ``e``."""
     out = {}
     for name, v in sorted(E.free_vars(e).items()):
-        r, c = v.shape
-        if v.symmetric:
-            out[name] = f"symmetric({r})"
-        elif v.is_scalar:
-            out[name] = "scalar"
-        elif c == 1:
-            out[name] = f"vector({r})"
-        else:
-            out[name] = f"matrix({r},{c})"
+        out[name] = declaration_of(v)
+    for n in E.walk(e):
+        if isinstance(n, E.Abstract) and (len(n.name) > 1 or n.elementwise):
+            out[n.name] = "elementwise" if n.elementwise else "function"
     return out
 
 
+def declaration_of(v: E.Var) -> str:
+    """The declaration that pins a variable's kind and sizes: ``matrix(m,n)``."""
+    r, c = v.shape
+    if v.symmetric:
+        return f"symmetric({r})"
+    if v.is_scalar:
+        return "scalar"
+    if c == 1:
+        return f"vector({r})"
+    return f"matrix({r},{c})"
+
+
+def known_names() -> list[str]:
+    """The functions and constructors a call may name (for suggestions)."""
+    return sorted(E.RESERVED - set(E.CONSTANTS))
+
+
 # ---------------------------------------------------------------------------
-# inference and building
+# inference
 # ---------------------------------------------------------------------------
 
 @dataclass
@@ -427,19 +110,23 @@ class Parsed:
     text: str
     expr: E.Expr
     variables: dict          # name -> Var (every variable seen or declared)
-    functions: set           # abstract function names
+    functions: dict          # abstract function name -> "function" | "elementwise"
+    definitions: dict = field(default_factory=dict)  # where-defined name -> Expr
+    written: set = field(default_factory=set)  # the variables that the text names
 
 
 class _Typer:
     def __init__(self, text: str, vars: dict | None):
         self.text = text
-        self.decls = {}
+        self.decls: dict[str, tuple] = {}
         if vars is not None and not isinstance(vars, Mapping):
             raise ParseError(f"the declarations must be a dict of name -> kind, like "
                              f"{{'S': 'symmetric'}}, not {type(vars).__name__}")
         for name, decl in (vars or {}).items():
-            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", str(name)):
+            if not isinstance(name, str) or not NAME_RE.fullmatch(name):
                 raise ParseError(f"cannot declare {name!r}: not a variable name")
+            if name in E.RESERVED or name == "where":
+                raise ParseError(f"cannot declare {name}: it is a name of the language")
             self.decls[name] = _declaration(name, decl)
         reserved = set()
         for kind, sizes in self.decls.values():
@@ -448,8 +135,10 @@ class _Typer:
         self.var_shapes: dict[str, tuple] = {}
         self.symmetric: set[str] = set()
         self.shapes: dict[int, tuple] = {}
-        self.functions: set[str] = set()
-        # undeclared a-g names added to a column vector (W*x+b): made vectors, SPEC §2
+        self.functions: dict[str, str] = {}
+        self.defined: dict[str, Node] = {}       # where-definitions typed so far
+        self.pending_definitions: set[str] = set()
+        # undeclared a-g names added to a vector or matrix (W*x+b): vectors, SPEC §2
         self.promoted: set[str] = set()
         self.promote: set[str] = set()
 
@@ -470,10 +159,16 @@ class _Typer:
     def is_scalar(self, shape) -> bool:
         return self.dims.find(shape[0]) == 1 and self.dims.find(shape[1]) == 1
 
+    def is_one(self, d) -> bool:
+        return self.dims.find(d) == 1
+
     def var_shape(self, name: str, span):
         if name in self.var_shapes:
             return self.var_shapes[name]
         kind, sizes = self.decls.get(name, (default_kind(name), []))
+        if kind in FUNCTION_KINDS:
+            raise self.error(ParseError, f"{name} is declared a function: write {name}(...)",
+                             span or (0, len(self.text)))
         if name in self.promoted:
             kind = "vector"
         dims = [self.dims.fresh(s) if isinstance(s, str) else s for s in sizes]
@@ -490,7 +185,26 @@ class _Typer:
         self.var_shapes[name] = shape
         return shape
 
-    def infer(self, node: Node):
+    def infer(self, root: Node):
+        if root.kind != "where":
+            return self._infer_tree(root)
+        body, *definitions = root.args
+        self.pending_definitions = {d.value for d in definitions}
+        for d in definitions:
+            name = d.value
+            if name in E.RESERVED or name in self.decls or name in self.defined:
+                what = ("defined twice" if name in self.defined else "declared" if name in
+                        self.decls else "a name of the language")
+                raise self.error(ParseError, f"cannot define {name}: it is {what}", d.op_span)
+            self.pending_definitions.discard(name)
+            self.shapes[id(d)] = self._infer_tree(d.args[0])
+            if name in self.var_shapes or name in self.functions:
+                raise self.error(ParseError, f"{name} is used before its definition",
+                                 d.op_span)
+            self.defined[name] = d
+        return self._infer_tree(body)
+
+    def _infer_tree(self, node: Node):
         # iterative post-order, so that deep inputs do not exhaust Python's stack
         stack = [(node, False)]
         while stack:
@@ -507,13 +221,7 @@ class _Typer:
         if k == "num":
             return (1, 1)
         if k == "name":
-            name = n.value
-            if name == "eye":
-                d = self.dims.fresh()
-                return (d, d)
-            if name in E.RESERVED:
-                raise self.error(ParseError, f"{name} is a function: write {name}(...)", n.span)
-            return self.var_shape(name, n.span)
+            return self._name(n)
         if k == "transpose":
             # b' of an undeclared a–g name: transposing a scalar is a no-op nobody
             # writes, so b is taken to be a vector (b'*x), as matrixcalculus.org does
@@ -530,11 +238,51 @@ class _Typer:
             return self._nabla(n)
         raise AssertionError(k)  # pragma: no cover
 
+    def _name(self, n: Node):
+        name = n.value
+        if name in self.defined:
+            return self.shapes[id(self.defined[name])]
+        if name in self.pending_definitions:
+            raise self.error(ParseError, f"{name} is used before its definition", n.span)
+        if name == "eye":
+            d = self.dims.fresh()
+            return (d, d)
+        if name in E.CONSTANTS:
+            return (1, 1)
+        if name in E.RESERVED or name == "where":
+            raise self.error(ParseError, f"{name} is a function: write {name}(...)", n.span)
+        if name in self.functions:
+            raise self.error(ParseError, f"{name} is a function: write {name}(...)", n.span)
+        return self.var_shape(name, n.span)
+
     def _unify_or_fail(self, a, b, n: Node, verb: str, left: Node, right: Node, joiner: str):
         if not self.dims.unify(a, b):
             raise self.error(ShapeError, f"cannot {verb} {self.desc(left)} {joiner} "
                              f"{self.desc(right)}: {self.dims.text(a)} ≠ {self.dims.text(b)}",
                              n.op_span)
+
+    def broadcast(self, n: Node, left: Node, right: Node, verb: str, joiner: str):
+        """The shape of an entry-wise operation, broadcasting a scalar to anything, a
+        column vector across the columns of a matrix and a row vector down its rows."""
+        ls, rs = self.shape(left), self.shape(right)
+        if self.is_scalar(ls) or self.is_scalar(rs):
+            return rs if self.is_scalar(ls) else ls
+        lcol, lrow = self.is_one(ls[1]), self.is_one(ls[0])
+        rcol, rrow = self.is_one(rs[1]), self.is_one(rs[0])
+        if lcol != rcol and lrow != rrow:
+            raise self.error(ShapeError, f"cannot {verb} {self.desc(left)} {joiner} "
+                             f"{self.desc(right)}: a column vector broadcasts across a "
+                             "matrix's columns and a row vector down its rows, not across "
+                             "each other", n.op_span)
+        if lcol != rcol:   # a column vector across the columns of a matrix
+            self._unify_or_fail(ls[0], rs[0], n, verb, left, right, joiner)
+            return rs if lcol else ls
+        if lrow != rrow:   # a row vector down the rows of a matrix
+            self._unify_or_fail(ls[1], rs[1], n, verb, left, right, joiner)
+            return rs if lrow else ls
+        for i in (0, 1):
+            self._unify_or_fail(ls[i], rs[i], n, verb, left, right, joiner)
+        return ls
 
     def _binary(self, n: Node):
         op = n.value
@@ -542,15 +290,12 @@ class _Typer:
         ls, rs = self.shape(left), self.shape(right)
         lsc, rsc = self.is_scalar(ls), self.is_scalar(rs)
         if op in "+-":
-            if lsc or rsc:
+            if lsc != rsc:
                 self._note_promotion(left if lsc else right, rs if lsc else ls)
-                return rs if lsc else ls
             verb = "add" if op == "+" else "subtract"
-            joiner = "and" if op == "+" else "from"
-            a, b = (left, right) if op == "+" else (right, left)
-            for i in (0, 1):
-                self._unify_or_fail(self.shape(a)[i], self.shape(b)[i], n, verb, a, b, joiner)
-            return ls
+            if op == "-":
+                return self.broadcast(n, right, left, verb, "from")
+            return self.broadcast(n, left, right, verb, "and")
         if op == "*":
             if lsc or rsc:
                 return rs if lsc else ls
@@ -563,135 +308,167 @@ class _Typer:
                                  "inv(...) for a matrix inverse", n.op_span)
             return ls
         if op in (".*", "./"):
-            if lsc or rsc:
-                return rs if lsc else ls
             verb = "multiply" if op == ".*" else "divide"
-            for i in (0, 1):
-                self._unify_or_fail(ls[i], rs[i], n, f"{verb} element-wise", left, right,
-                                    "by")
-            return ls
+            return self.broadcast(n, left, right, f"{verb} element-wise", "by")
         if op in ("^", ".^"):
-            if not rsc:
-                raise self.error(ShapeError, f"the exponent {self.desc(right)} must be a "
-                                 "scalar", n.op_span)
-            if op == ".^" or lsc:
-                return ls
-            if ls[1] == 1 or ls[0] == 1 or self.dims.find(ls[1]) == 1 \
-                    or self.dims.find(ls[0]) == 1:
-                raise self.error(ShapeError, f"cannot raise {self.desc(left)} to a power: ^ "
-                                 "takes a scalar or a square matrix; use .^ for an "
-                                 "element-wise power", n.op_span)
-            if _integer_literal(right) is None:
-                raise self.error(ShapeError, f"cannot raise the matrix {self.desc(left)} to "
-                                 f"the power {self.text[right.span[0]:right.span[1]]}: a "
-                                 "matrix power needs an integer literal exponent; use .^ "
-                                 "for an element-wise power", n.op_span)
-            if not self.dims.unify(ls[0], ls[1]):
-                raise self.error(ShapeError, f"cannot raise {self.desc(left)} to a power: it "
-                                 "is not square", n.op_span)
-            return ls
+            return self._power(n, op, left, right, ls, lsc, rsc)
         raise AssertionError(op)  # pragma: no cover
 
+    def _power(self, n, op, left, right, ls, lsc, rsc):
+        if not rsc:
+            raise self.error(ShapeError, f"the exponent {self.desc(right)} must be a "
+                             "scalar", n.op_span)
+        if op == ".^" or lsc:
+            return ls
+        if self.is_one(ls[1]) or self.is_one(ls[0]):
+            raise self.error(ShapeError, f"cannot raise {self.desc(left)} to a power: ^ "
+                             "takes a scalar or a square matrix; use .^ for an "
+                             "element-wise power", n.op_span)
+        if _integer_literal(right) is None:
+            raise self.error(ShapeError, f"cannot raise the matrix {self.desc(left)} to "
+                             f"the power {self.text[right.span[0]:right.span[1]]}: a "
+                             "matrix power needs an integer literal exponent; use .^ "
+                             "for an element-wise power", n.op_span)
+        if not self.dims.unify(ls[0], ls[1]):
+            raise self.error(ShapeError, f"cannot raise {self.desc(left)} to a power: it "
+                             "is not square", n.op_span)
+        return ls
+
     def _note_promotion(self, scalar: Node, other_shape) -> None:
-        """Remember an undeclared a–g name added to a column vector or transposed."""
+        """Remember an undeclared a–g name added to a vector or matrix, or transposed."""
         if scalar.kind == "transpose":
             scalar = scalar.args[0]
         if (scalar.kind == "name" and scalar.value not in self.decls
-                and scalar.value not in E.RESERVED and default_kind(scalar.value) == "scalar"
-                and (other_shape is None or (self.dims.find(other_shape[1]) == 1
-                                             and self.dims.find(other_shape[0]) != 1))):
+                and scalar.value not in E.RESERVED and scalar.value not in self.defined
+                and default_kind(scalar.value) == "scalar"
+                and (other_shape is None or not self.is_one(other_shape[0]))):
             self.promote.add(scalar.value)
 
-    def _arity(self, n: Node, count: int = 1):
-        if len(n.args) != count:
-            what = "function" if n.value not in E.RESERVED else n.value
-            raise self.error(ParseError, f"{n.value if what == 'function' else what} takes "
-                             f"{count} argument{'s' if count != 1 else ''}, not "
-                             f"{len(n.args)}", n.op_span)
+    def _arity(self, n: Node, counts=(1,)):
+        if len(n.args) not in counts:
+            shown = " or ".join(str(c) for c in counts)
+            raise self.error(ParseError, f"{n.value} takes {shown} argument"
+                             f"{'s' if counts != (1,) else ''}, not {len(n.args)}", n.op_span)
 
-    def _size_argument(self, n: Node, arg: Node):
-        """A dimension written as an argument: ``eye(n)``, ``commutation(m,3)``."""
+    def size_argument(self, n: Node, arg: Node):
+        """A size written as an argument: ``eye(n)``, ``commutation(m,3)``, ``dim(m*n)``."""
         if arg.kind == "name":
             return self.dims.fresh(arg.value)
         if arg.kind == "num" and arg.value.denominator == 1 and arg.value >= 1:
             return int(arg.value)
+        if arg.kind == "binary" and arg.value == "*":
+            return self.dims.product(*(self.size_argument(n, a) for a in arg.args))
         raise self.error(ParseError, f"{n.value} takes sizes: names or whole numbers",
                          arg.span)
 
+    def axis(self, n: Node) -> int:
+        """The axis literal of ``sum(X, d)``: 1 or 2 (0 when absent)."""
+        if len(n.args) < 2:
+            return 0
+        value = _integer_literal(n.args[1])
+        if value not in (1, 2):
+            raise self.error(ParseError, f"the second argument of {n.value} is the axis: "
+                             "1 (down each column) or 2 (along each row)", n.args[1].span)
+        return value
+
     def _call(self, n: Node):
         fn = n.value
-        if fn == "eye":
+        if fn in ("eye", "dim"):
             self._arity(n)
-            d = self._size_argument(n, n.args[0])
-            return (d, d)
+            d = self.size_argument(n, n.args[0])
+            return (d, d) if fn == "eye" else (1, 1)
         if fn == "commutation":
-            self._arity(n, 2)
-            m, k = (self._size_argument(n, a) for a in n.args)
+            self._arity(n, (2,))
+            m, k = (self.size_argument(n, a) for a in n.args)
             size = self.dims.product(m, k)
             return (size, size)
         if fn == "kron":
-            self._arity(n, 2)
+            self._arity(n, (2,))
             a, b = (self.shape(x) for x in n.args)
             return (self.dims.product(a[0], b[0]), self.dims.product(a[1], b[1]))
-        self._arity(n)
+        if fn in ("max", "min") and len(n.args) == 2:
+            return self.broadcast(n, n.args[0], n.args[1], f"take the {fn} of", "and")
+        spec = E.FUNCTIONS.get(fn)
+        self._arity(n, (1, 2) if spec is not None and spec.axes else (1,))
         arg = n.args[0]
         s = self.shape(arg)
-        scalar = self.is_scalar(s)
         if fn in ("vector", "matrix"):
-            if not scalar:
+            if not self.is_scalar(s):
                 raise self.error(ShapeError, f"{fn}(c) takes a scalar c, not "
                                  f"{self.desc(arg)}", n.op_span)
             return (self.dims.fresh(), 1) if fn == "vector" else (self.dims.fresh(),
                                                                   self.dims.fresh())
         if fn == "vec":
             return (self.dims.product(s[0], s[1]), 1)
-        if fn in E.ELEMENTWISE:
+        if spec is not None:
+            return self._function_shape(n, spec, arg, s)
+        return self._abstract_call(n, fn)
+
+    def _function_shape(self, n: Node, spec, arg: Node, s):
+        """The shape of a registered function's value, by its shape rule."""
+        rule, axis, scalar = spec.shape, self.axis(n), self.is_scalar(s)
+        if rule == "elementwise":
             return s
-        if fn in ("tr", "det", "logdet", "inv"):
-            if scalar:
-                return s
-            if not self.dims.unify(s[0], s[1]):
-                raise self.error(ShapeError, f"{fn} needs a square matrix, not "
+        if rule in ("reduce", "vector_reduce") and axis:
+            return (1, s[1]) if axis == 1 else (s[0], 1)
+        if rule == "reduce":
+            return (1, 1)
+        if rule in ("square_scalar", "square"):
+            if not scalar and not self.dims.unify(s[0], s[1]):
+                raise self.error(ShapeError, f"{n.value} needs a square matrix, not "
                                  f"{self.desc(arg)}", n.op_span)
-            return (1, 1) if fn != "inv" else s
-        if fn == "diag":
+            return (1, 1) if rule == "square_scalar" else s
+        if rule == "diag":
             if scalar:
                 return s
-            if self.dims.find(s[1]) == 1:
+            if self.is_one(s[1]):
                 return (s[0], s[0])
-            if self.dims.find(s[0]) == 1:
+            if self.is_one(s[0]):
                 return (s[1], s[1])
             if not self.dims.unify(s[0], s[1]):
                 raise self.error(ShapeError, f"diag needs a vector or a square matrix, not "
                                  f"{self.desc(arg)}", n.op_span)
             return (s[0], 1)
-        if fn in ("sum", "norm1", "norm2"):
-            return (1, 1)
-        if fn in ("softmax", "logsumexp"):
-            if self.dims.find(s[1]) != 1 or scalar:
-                raise self.error(ShapeError, f"{fn} needs a column vector, not "
-                                 f"{self.desc(arg)}", n.op_span)
-            return s if fn == "softmax" else (1, 1)
-        if fn in self.var_shapes or fn in self.decls:
+        if rule in ("vector_map", "vector_reduce"):
+            if not axis and (not self.is_one(s[1]) or scalar):
+                raise self.error(ShapeError, f"{n.value} needs a column vector, not "
+                                 f"{self.desc(arg)}; for a matrix give the axis: "
+                                 f"{n.value}(X, 1) or {n.value}(X, 2)", n.op_span)
+            return s if rule == "vector_map" else (1, 1)
+        raise AssertionError(rule)  # pragma: no cover
+
+    def _abstract_call(self, n: Node, fn: str):
+        """``g(u)``: an abstract function, declared or one letter long."""
+        kind = self.decls.get(fn, (None,))[0]
+        if fn in self.var_shapes or fn in self.defined or (kind is not None and
+                                                           kind not in FUNCTION_KINDS):
             raise self.error(ParseError, f"{fn} is a variable, not a function", n.op_span)
-        self.functions.add(fn)  # an abstract scalar function g(u)
-        return (1, 1)
+        if kind is None and len(fn) > 1:
+            raise self.error(ParseError, unknown_function_message(fn), n.op_span)
+        self._arity(n)
+        kind = kind or "function"
+        self.functions[fn] = kind
+        return self.shape(n.args[0]) if kind == "elementwise" else (1, 1)
 
     def _nabla(self, n: Node):
         order, fn = n.value
         if fn in E.RESERVED:
             raise self.error(ParseError, f"∇ applies to abstract functions, not to {fn}",
                              n.op_span)
+        kind = self.decls.get(fn, (None,))[0]
+        if kind is None and len(fn) > 1:
+            raise self.error(ParseError, unknown_function_message(fn), n.op_span)
+        if kind is not None and kind not in FUNCTION_KINDS or fn in self.var_shapes:
+            raise self.error(ParseError, f"{fn} is a variable, not a function", n.op_span)
         if len(n.args) != 1:
             raise self.error(ParseError, f"{fn} takes 1 argument, not {len(n.args)}",
                              n.op_span)
-        self.functions.add(fn)
+        kind = kind or "function"
+        self.functions[fn] = kind
         s = self.shape(n.args[0])
-        if order == 1:
+        if order == 1 or kind == "elementwise" or self.is_scalar(s):
             return s
-        if self.is_scalar(s):
-            return s
-        if self.dims.find(s[1]) != 1:
+        if not self.is_one(s[1]):
             raise self.error(ShapeError, f"∇²{fn} of {self.desc(n.args[0])} would be a 4-way "
                              "tensor; ∇² takes a scalar or a vector argument", n.op_span)
         return (s[0], s[0])
@@ -700,13 +477,19 @@ class _Typer:
     def build(self, root: Node) -> E.Expr:
         names = self.dims.names()
 
-        def resolve(d):
-            return self.dims.resolve(d, names)
-
         def rshape(shape):
-            return (resolve(shape[0]), resolve(shape[1]))
+            return (self.dims.resolve(shape[0], names), self.dims.resolve(shape[1], names))
 
         self.resolve_shape = rshape
+        self.built_definitions: dict[str, E.Expr] = {}
+        if root.kind == "where":
+            body, *definitions = root.args
+            for d in definitions:
+                self.built_definitions[d.value] = self._build_tree(d.args[0], rshape)
+            return self._build_tree(body, rshape)
+        return self._build_tree(root, rshape)
+
+    def _build_tree(self, root: Node, rshape) -> E.Expr:
         built: dict[int, object] = {}
         depth: dict[int, int] = {}
         stack = [(root, False)]
@@ -717,10 +500,10 @@ class _Typer:
                 stack.extend((a, False) for a in reversed(_typed_args(n)))
                 continue
             kids = _typed_args(n)
-            summing = n.kind == "binary" and n.value in "+-"
-            # the depth of the tree being built: a^b^c... or f(g(h(...))) nest without
-            # parentheses, and a flat sum does not nest at all
-            depth[id(n)] = max((depth.pop(id(a)) + (0 if summing and i == 0 else 1)
+            # the depth of the tree being built: f(g(h(...))) and a^b^c... nest, but a
+            # flat sum or product (a left-deep chain in the syntax) does not
+            flat = n.kind == "binary" and n.value in ("+", "-", "*")
+            depth[id(n)] = max((depth.pop(id(a)) + (0 if flat and i == 0 else 1)
                                 for i, a in enumerate(kids)), default=0)
             if depth[id(n)] > LIMITS.max_depth:
                 raise LimitError(f"the expression nests more than {LIMITS.max_depth} levels "
@@ -728,7 +511,7 @@ class _Typer:
                                  n.op_span or n.span)
             args = [built.pop(id(a)) for a in kids]
             try:
-                if summing:
+                if n.kind == "binary" and n.value in "+-":
                     # a + b - c + ... is collected and canonicalised once, not per term
                     terms = args[0] if isinstance(args[0], _Terms) else _Terms([args[0]])
                     right = _materialise(args[1])
@@ -753,56 +536,81 @@ class _Typer:
         if k == "num":
             return E.Num(n.value)
         if k == "name":
+            if n.value in self.built_definitions:
+                return self.built_definitions[n.value]
             if n.value == "eye":
                 return E.eye(shape[0])
+            if n.value in E.CONSTANTS:
+                return E.Constant(n.value)
             return E.Var(n.value, shape, n.value in self.symmetric)
         if k == "transpose":
             return E.transpose(args[0])
         if k == "unary":
             return E.neg(args[0]) if n.value == "-" else args[0]
         if k == "binary":
-            a, b = args
-            op = n.value
-            if op == "+":
-                return E.add(a, b)
-            if op == "-":
-                return E.sub(a, b)
-            if op == "*":
-                return E.mul(a, b)
-            if op == "/":
-                return E.mul(a, E.power(b, E.num(-1)))
-            if op == ".*":
-                return E.hadamard(a, b)
-            if op == "./":
-                return E.hadamard(a, E.elem_power(b, E.num(-1)) if not b.is_scalar
-                                  else E.power(b, E.num(-1)))
-            if op == "^":
-                return E.power(a, b)
-            if op == ".^":
-                return E.elem_power(a, b)
+            return _BINARY[n.value](*args)
         if k == "call":
-            fn = n.value
-            if fn in ("vector", "matrix"):
-                c = args[0]
-                if isinstance(c, E.Num):
-                    return E.fill(c.value, shape)
-                return E.mul(c, E.ones(shape))
-            if fn == "eye":
-                return E.eye(shape[0])
-            if fn == "commutation":
-                m, k = (rshape((self._size_argument(n, a), 1))[0] for a in n.args)
-                return E.commutation(m, k)
-            if fn == "kron":
-                return E.kron(*args)
-            if fn == "vec":
-                return E.vec(args[0])
-            if fn in E.ELEMENTWISE or fn in E.MATRIX_FUNCTIONS:
-                return E.call(fn, args[0])
-            return E.abstract(fn, 0, args[0])
+            return self._build_call(n, args, shape, rshape)
         if k == "nabla":
             order, fn = n.value
-            return E.abstract(fn, order, args[0])
+            return E.abstract(fn, order, args[0], self.functions[fn] == "elementwise")
         raise AssertionError(k)  # pragma: no cover
+
+    def _build_call(self, n: Node, args, shape, rshape) -> E.Expr:
+        fn = n.value
+        if fn in ("vector", "matrix"):
+            c = args[0]
+            return E.fill(c.value, shape) if isinstance(c, E.Num) else E.mul(c, E.ones(shape))
+        if fn == "eye":
+            return E.eye(shape[0])
+        if fn in ("commutation", "dim"):
+            sizes = [rshape((self.size_argument(n, a), 1))[0] for a in n.args]
+            return E.commutation(*sizes) if fn == "commutation" else E.Size(sizes[0])
+        if fn == "kron":
+            return E.kron(*args)
+        if fn == "vec":
+            return E.vec(args[0])
+        if fn in ("max", "min") and len(args) == 2:
+            return elementwise_extreme(fn, *args)
+        if fn in E.FUNCTIONS:
+            return E.call(fn, args[0], self.axis(n))
+        return E.abstract(fn, 0, args[0], self.functions[fn] == "elementwise")
+
+
+def elementwise_extreme(fn: str, a: E.Expr, b: E.Expr) -> E.Expr:
+    """``max(A, B)`` entry by entry, as ``A + relu(B - A)`` (``max(0, u) = relu(u)``);
+    ``min(A, B) = A - relu(A - B)``."""
+    if fn == "max":
+        if E.is_zero(b):
+            a, b = b, a
+        return E.add(a, E.call("relu", E.sub(b, a)))
+    if E.is_zero(b):
+        return E.neg(E.call("relu", E.neg(a)))
+    return E.sub(a, E.call("relu", E.sub(a, b)))
+
+
+def _divide(a: E.Expr, b: E.Expr) -> E.Expr:
+    return E.mul(a, E.power(b, E.num(-1)))
+
+
+def _divide_elementwise(a: E.Expr, b: E.Expr) -> E.Expr:
+    return E.hadamard(a, E.elem_power(b, E.num(-1)) if not b.is_scalar
+                      else E.power(b, E.num(-1)))
+
+
+_BINARY = {
+    "+": E.add, "-": E.sub, "*": E.mul, "/": _divide, ".*": E.hadamard,
+    "./": _divide_elementwise, "^": E.power, ".^": E.elem_power,
+}
+
+
+def unknown_function_message(fn: str) -> str:
+    """``sigmod`` is not a function: the closest known ones and how to declare it."""
+    close = difflib.get_close_matches(fn, known_names(), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "."
+    return (f"unknown function {fn}{hint} To use an unknown function {fn}, declare it: "
+            f"--let {fn}=function (scalar-valued, like g(u)) or --let {fn}=elementwise "
+            f"(applied entry by entry); in Python vars={{'{fn}': 'function'}}")
 
 
 class _Terms(list):
@@ -814,9 +622,12 @@ def _materialise(x):
 
 
 def _typed_args(n: Node) -> list:
-    """Arguments that are expressions (the sizes in eye(n), commutation(m,n) are not)."""
-    if n.kind == "call" and n.value in ("eye", "commutation"):
+    """Arguments that are expressions (sizes like the n of eye(n) and axes are not)."""
+    if n.kind == "call" and n.value in SIZE_CALLS:
         return []
+    if n.kind == "call" and len(n.args) == 2 and n.value in E.FUNCTIONS \
+            and E.FUNCTIONS[n.value].axes:
+        return n.args[:1]
     return n.args
 
 
@@ -853,16 +664,23 @@ def parse_typed(text: str, vars: dict | None = None, wrt: tuple[str, ...] = (),
         if not ok:
             raise ShapeError(f"the expression has shape {typer.dims.shape_text(result_shape)}"
                              f", not {E.shape_text(shape)}", text, (0, len(text)))
+    written = set(typer.var_shapes)
     for name in wrt:
+        if name in typer.defined:
+            raise ParseError(f"cannot differentiate with respect to {name}: it is defined "
+                             f"by a where clause; differentiate by the variables of its "
+                             "definition")
         if name in typer.functions or name in E.RESERVED:
             raise ParseError(f"cannot differentiate with respect to {name}: it is a function")
         typer.var_shape(name, None)
-    for name in typer.decls:
-        typer.var_shape(name, None)
+    for name, (kind, _) in typer.decls.items():
+        if kind not in FUNCTION_KINDS:
+            typer.var_shape(name, None)
     expr = typer.build(tree)
     variables = {name: E.Var(name, typer.resolve_shape(s), name in typer.symmetric)
                  for name, s in typer.var_shapes.items()}
-    return Parsed(text, expr, variables, typer.functions)
+    return Parsed(text, expr, variables, dict(typer.functions),
+                  dict(typer.built_definitions), written)
 
 
 def parse(text: str, vars: dict | None = None, shape=None) -> E.Expr:
@@ -872,5 +690,7 @@ def parse(text: str, vars: dict | None = None, shape=None) -> E.Expr:
     "x'*A*x"
     >>> parse("W*x + b").shape
     ('n', 1)
+    >>> str(parse("g(a) where a = W*x + b"))
+    'g(W*x+b)'
     """
     return parse_typed(text, vars, shape=shape).expr

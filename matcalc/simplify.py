@@ -40,9 +40,9 @@ def rebuild(n: Expr, children: list) -> Expr:
     if isinstance(n, E.Transpose):
         return E.transpose(children[0])
     if isinstance(n, E.Call):
-        return call(n.fn, children[0])
+        return call(n.fn, children[0], n.axis)
     if isinstance(n, E.Abstract):
-        return E.abstract(n.name, n.order, children[0])
+        return E.abstract(n.name, n.order, children[0], n.elementwise)
     return n
 
 

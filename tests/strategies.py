@@ -579,7 +579,7 @@ class Case:
 
     @property
     def variables(self) -> list[str]:
-        return list(self.vars)
+        return [name for name, kind in self.vars.items() if kind != "function"]
 
     def __repr__(self) -> str:  # what hypothesis shows for a falsifying example
         return f"Case(text={self.text!r}, vars={self.vars!r})"
@@ -600,6 +600,10 @@ def case_from_tree(tree, slot_names=("n", "m"), full: bool = False,
     names = used_variables(tree)
     vars = {name: declaration(VARIABLES[name][0], VARIABLES[name][1], slots)
             for name in names}
+    # abstract functions with names longer than one letter are declared (SPEC §1)
+    vars.update({n[1]: "function" for n in nodes(tree)
+                 if n[0] in ("call", "grad", "hess") and n[1] not in NUMPY_FUNCTIONS
+                 and len(n[1]) > 1})
     # sizes for evaluate_tree: declared integers as they are, symbolic slots 2 and 3
     sizes = {slot: size if isinstance(size, int) else default
              for (slot, size), default in zip(slots.items(), (2, 3))}
@@ -672,7 +676,7 @@ def draw_values(case: Case, rng: np.random.Generator) -> dict:
     """Values (2-D arrays) for the case's variables: square matrices near the identity,
     the symmetric S positive definite."""
     values = {}
-    for name in case.vars:
+    for name in case.variables:
         kind, shape = VARIABLES[name]
         r, c = (case.sizes.get(d, d) for d in shape)
         if kind == "symmetric":

@@ -1,0 +1,160 @@
+"""Dimension inference: union-find over symbolic sizes.
+
+Every size in an expression being typed is an ``int`` (known), a :class:`DimVar` (a
+symbolic size, possibly named by a declaration), or a :class:`Prod` of sizes (the
+rows of ``kron(A, B)``).  Operators unify sizes; a conflict is reported by the caller
+with a caret under the operator.  Finally each symbolic size gets a name (a declared
+one, or the next free letter of ``DIM_NAMES``).
+"""
+from __future__ import annotations
+
+import itertools
+
+from .dims import dim_mul
+
+DIM_NAMES = ("n", "m", "k", "p", "q", "r", "s", "t", "u", "v", "w", "l", "j", "i")
+
+
+class DimVar:
+    """A symbolic dimension during inference (a union-find element)."""
+
+    __slots__ = ("serial", "name")
+
+    def __init__(self, serial: int, name: str | None = None):
+        self.serial = serial
+        self.name = name
+
+
+class Dims:
+    """Union-find over symbolic dimensions; integers are known sizes."""
+
+    def __init__(self, reserved: set[str]):
+        self.parent: dict[DimVar, object] = {}
+        self.created: list[DimVar] = []
+        self.named: dict[str, DimVar] = {}
+        self.reserved = reserved
+
+    def fresh(self, name: str | None = None) -> DimVar:
+        if name is not None and name in self.named:
+            return self.named[name]
+        d = DimVar(len(self.created), name)
+        self.created.append(d)
+        self.parent[d] = d
+        if name is not None:
+            self.named[name] = d
+        return d
+
+    def find(self, d):
+        """The representative of ``d``: an int, a root DimVar, or a normalised Prod."""
+        if isinstance(d, int):
+            return d
+        if isinstance(d, Prod):
+            return self._normalise(d)
+        root = d
+        while True:
+            p = self.parent[root]
+            if p is root:
+                break
+            if isinstance(p, int):
+                return p
+            if isinstance(p, Prod):
+                return self._normalise(p)
+            root = p
+        while self.parent[d] is not root:  # path compression
+            self.parent[d], d = root, self.parent[d]
+        return root
+
+    def _normalise(self, p: "Prod"):
+        number = p.number
+        factors: list[DimVar] = []
+        for f in p.factors:
+            r = self.find(f)
+            if isinstance(r, int):
+                number *= r
+            elif isinstance(r, Prod):
+                number *= r.number
+                factors.extend(r.factors)
+            else:
+                factors.append(r)
+        if not factors:
+            return number
+        if number == 1 and len(factors) == 1:
+            return factors[0]
+        factors.sort(key=lambda v: v.serial)
+        return Prod(number, tuple(factors))
+
+    def product(self, a, b):
+        """The size a*b (of a Kronecker product or a vec)."""
+        return self.find(Prod(1, (a, b)))
+
+    def unify(self, a, b) -> bool:
+        """Make ``a`` and ``b`` the same size; False if they cannot be."""
+        ra, rb = self.find(a), self.find(b)
+        if ra is rb or (isinstance(ra, (int, Prod)) and ra == rb):
+            return True
+        if isinstance(ra, (int, Prod)) and isinstance(rb, (int, Prod)):
+            return False  # products are matched only when they are the same product
+        if isinstance(ra, (int, Prod)):
+            ra, rb = rb, ra
+        if isinstance(rb, Prod):
+            if ra in rb.factors:
+                return False
+            self.parent[ra] = rb
+            return True
+        if isinstance(rb, int):
+            if rb == 1:
+                return False  # a symbolic dimension is never assumed to be 1
+            self.parent[ra] = rb
+            return True
+        # keep the earlier (or user-named) one as the root, for stable names
+        if (rb.name is not None and ra.name is None) or (
+                (ra.name is None) == (rb.name is None) and rb.serial < ra.serial):
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        return True
+
+    def names(self) -> dict:
+        """The name of every root DimVar: a user name or a fresh letter."""
+        used = set(self.named) | self.reserved
+        candidates = itertools.chain(DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
+        pool = (n for n in candidates if n not in used)
+        out: dict = {}
+        for d in self.created:
+            r = self.find(d)
+            if isinstance(r, DimVar) and r not in out:
+                out[r] = r.name if r.name is not None else next(pool)
+        return out
+
+    def resolve(self, d, names: dict | None = None):
+        """A final dimension: an int, a name, or a product name like ``"m*n"``."""
+        names = self.names() if names is None else names
+        r = self.find(d)
+        if isinstance(r, int):
+            return r
+        if isinstance(r, Prod):
+            return dim_mul(r.number, *(names[f] for f in r.factors))
+        return names[r]
+
+    def text(self, d) -> str:
+        return str(self.resolve(d))
+
+    def shape_text(self, shape) -> str:
+        return f"{self.text(shape[0])}×{self.text(shape[1])}"
+
+
+class Prod:
+    """A product of sizes during inference (the rows of ``kron(A, B)``)."""
+
+    __slots__ = ("number", "factors")
+
+    def __init__(self, number: int, factors: tuple):
+        self.number = number
+        self.factors = factors
+
+    def __eq__(self, other):
+        return (isinstance(other, Prod) and self.number == other.number
+                and len(self.factors) == len(other.factors)
+                and all(a is b for a, b in zip(self.factors, other.factors)))
+
+    def __hash__(self):
+        return hash((self.number, tuple(id(f) for f in self.factors)))
