@@ -393,7 +393,7 @@ def gradient(expression: str, wrt, vars: dict | None = None):
     >>> str(gradient("x'*S*x", "x", vars={"S": "symmetric"}))
     '2*S*x'
     >>> print(gradient("norm2(W*x - y)^2 + norm2(W)^2", ["W", "x"]))
-    ∂L/∂W = 2*W + 2*a*x'
+    ∂L/∂W = 2*(a*x'+W)
     ∂L/∂x = 2*W'*a
       where a = W*x - y
     """

@@ -234,7 +234,10 @@ def _diff(args, declarations) -> int:
     if fmt == "json":
         out(json.dumps(r.to_json(report), ensure_ascii=False, indent=2))
     elif fmt in ("numpy", "jax", "torch"):
-        out(getattr(r, f"{fmt}_code")(), end="")
+        generate = getattr(r, f"{fmt}_code", None)
+        if generate is None:
+            raise MatcalcError(f"--format {fmt} is not available for this result")
+        out(generate(), end="")
     elif fmt == "latex":
         out(r.latex(steps=args.steps, standalone=args.standalone))
     else:

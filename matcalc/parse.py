@@ -502,7 +502,7 @@ class _Typer:
             kids = _typed_args(n)
             # the depth of the tree being built: f(g(h(...))) and a^b^c... nest, but a
             # flat sum or product (a left-deep chain in the syntax) does not
-            flat = n.kind == "binary" and n.value in ("+", "-", "*")
+            flat = n.kind == "binary" and n.value in ("+", "-", "*", ".*")
             depth[id(n)] = max((depth.pop(id(a)) + (0 if flat and i == 0 else 1)
                                 for i, a in enumerate(kids)), default=0)
             if depth[id(n)] > LIMITS.max_depth:

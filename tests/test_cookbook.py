@@ -56,7 +56,8 @@ def test_cookbook_gradient(eq, expression, wrt, decls, form):
     r = matcalc.diff(expression, wrt, vars=decls)
     report = r.check()
     assert report.passed, f"{eq}: {report}"
-    assert str(r) == form
+    assert str(r.expr) == form
+    assert matcalc.parse(str(r), r.vars) == matcalc.parse(form, r.vars)  # the human form
 
 
 def test_tr_X_squared_matches_2X_transposed_numerically():

@@ -15,6 +15,7 @@ The CI run is small and deterministic; ``MATCALC_FUZZ_EXAMPLES=20000 python -m p
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 from collections import Counter
@@ -144,8 +145,11 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     if code == 1 and not err.getvalue().startswith("check "):
         assert err.getvalue().startswith("matcalc: "), err.getvalue()
         assert "internal error" not in err.getvalue(), err.getvalue()
-    if code != 0:
-        assert out.getvalue() == "" or "--check" in argv, out.getvalue()
+    if code != 0 and "--check" not in argv:
+        if code == 1 and "json" in argv:  # the error as JSON on stdout (SPEC §6)
+            assert "error" in json.loads(out.getvalue()), out.getvalue()
+        else:
+            assert out.getvalue() == "", out.getvalue()
     return code, out.getvalue(), err.getvalue()
 
 

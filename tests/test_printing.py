@@ -29,14 +29,14 @@ CASES = [
     ("-x'*A*x", r"-x^\top A x"),
     ("x'*S*x", r"x^\top S x"),
     ("inv(X)'", r"X^{-\top}"),
-    ("det(X)*inv(X)'", r"\operatorname{det}\left(X\right) X^{-\top}"),
+    ("det(X)*inv(X)'", r"\det(X) X^{-\top}"),
     ("inv(A + B)", r"\left(A + B\right)^{-1}"),
     ("inv(A + B)'", r"\left(A + B\right)^{-\top}"),
     ("(A + B)'*x", r"\left(A + B\right)^\top x"),
     ("eye + X*X'", r"I + X X^\top"),
     ("3*eye - A", r"3 I - A"),
     # matrix powers: a superscript never takes a second superscript
-    ("tr(A*X^3)", r"\operatorname{tr}\left(A X^{3}\right)"),
+    ("tr(A*X^3)", r"\operatorname{tr}(A X^{3})"),
     ("X^-2", r"X^{-2}"),
     ("A'^2", r"\left(A^\top\right)^{2}"),
     ("inv(X)'^2", r"\left(X^{-\top}\right)^{2}"),
@@ -52,31 +52,31 @@ CASES = [
     ("2/3*x", r"\frac{2 x}{3}"),
     ("-1/a", r"-a^{-1}"),
     ("1/3", r"\frac{1}{3}"),
-    ("0.5*x", r"0.5 x"),
+    ("0.5*x", r"\frac{1}{2} x"),
     ("1e30*x", r"10^{30} x"),
     ("3*2^a", r"3 \cdot 2^{a}"),
     ("2^a", r"2^{a}"),
     ("(1/3)^a", r"\left(\frac{1}{3}\right)^{a}"),
     ("a^(1/3)", r"a^{\frac{1}{3}}"),
     ("(-a)^b", r"\left(-a\right)^{b}"),
-    ("(x'*x)^(1/2)", r"\left(x^\top x\right)^{0.5}"),
+    ("(x'*x)^(1/2)", r"\left(x^\top x\right)^{\frac{1}{2}}"),
     ("norm2(A*x - b)^2", r"\left\lVert A x - b \right\rVert_{2}^{2}"),
     # element-wise products, quotients and powers
     ("exp(W*x + b)./(1 + exp(W*x + b))",
-     r"\exp\left(W x + b\right) \oslash \left(\mathbf{1} + \exp\left(W x + b\right)\right)"),
+     r"\exp(W x + b) \oslash \left(\mathbf{1} + \exp(W x + b)\right)"),
     ("x./y./z", r"x \oslash y \oslash z"),
     ("2*a*(x.*y)", r"2 a x \odot y"),
     ("(A*x).*y", r"\left(A x\right) \odot y"),
     ("x.^2", r"x^{\circ 2}"),
     ("vector(1)./x", r"x^{\circ -1}"),
     ("x.^(a + b)", r"x^{\circ \left(a + b\right)}"),
-    ("vector(1) - tanh(x).^2", r"\mathbf{1} - \tanh\left(x\right)^{\circ 2}"),
+    ("vector(1) - tanh(x).^2", r"\mathbf{1} - \tanh(x)^{\circ 2}"),
     # constants
     ("x + a", r"a + x"),
     ("a*x + a", r"a \mathbf{1} + a x"),
     ("x - vector(3)", r"x - 3 \mathbf{1}"),
-    ("x'*vector(1)", r"x^\top \mathbf{1}"),
-    ("vector(1)'*x - a*vector(1)'*y", r"\mathbf{1}^\top x - a \mathbf{1}^\top y"),
+    ("x'*vector(1)", r"\operatorname{sum}(x)"),
+    ("vector(1)'*x - a*vector(1)'*y", r"\operatorname{sum}(x) - a \operatorname{sum}(y)"),
     ("matrix(1)", r"\mathbf{1}"),
     ("-vector(1)", r"-\mathbf{1}"),
     ("vector(0)'", r"\mathbf{0}^\top"),
@@ -87,53 +87,69 @@ CASES = [
     ("lam*norm1(x) + sigma*alpha", r"\alpha \sigma + \lambda \left\lVert x \right\rVert_{1}"),
     ("lr*W_out*x", r"\mathit{lr} W_{\mathit{out}} x"),
     # abstract functions
-    ("g(W*x + b)", r"g\left(W x + b\right)"),
-    ("∇g(W*x+b)*x'", r"\nabla g\left(W x + b\right) x^\top"),
-    ("∇²g(x)", r"\nabla^2 g\left(x\right)"),
-    ("loss(W*x)", r"\mathit{loss}\left(W x\right)"),
+    ("g(W*x + b)", r"g(W x + b)"),
+    ("∇g(W*x+b)*x'", r"\nabla g(W x + b) x^\top"),
+    ("∇²g(x)", r"\nabla^2 g(x)"),
+    ("loss(W*x)", r"\mathit{loss}(W x)"),
     # element-wise functions
-    ("exp(x)", r"\exp\left(x\right)"),
-    ("log(x)", r"\log\left(x\right)"),
-    ("sin(x)", r"\sin\left(x\right)"),
-    ("cos(x)", r"\cos\left(x\right)"),
-    ("tan(x)", r"\tan\left(x\right)"),
-    ("arcsin(a)", r"\arcsin\left(a\right)"),
-    ("arccos(a)", r"\arccos\left(a\right)"),
-    ("arctan(x)", r"\arctan\left(x\right)"),
-    ("sinh(x)", r"\sinh\left(x\right)"),
-    ("cosh(x)", r"\cosh\left(x\right)"),
-    ("tanh(x)", r"\tanh\left(x\right)"),
+    ("exp(x)", r"\exp(x)"),
+    ("log(x)", r"\log(x)"),
+    ("sin(x)", r"\sin(x)"),
+    ("cos(x)", r"\cos(x)"),
+    ("tan(x)", r"\tan(x)"),
+    ("arcsin(a)", r"\arcsin(a)"),
+    ("arccos(a)", r"\arccos(a)"),
+    ("arctan(x)", r"\arctan(x)"),
+    ("sinh(x)", r"\sinh(x)"),
+    ("cosh(x)", r"\cosh(x)"),
+    ("tanh(x)", r"\tanh(x)"),
     ("abs(x - abs(y))", r"\left|x - \left|y\right|\right|"),
-    ("sign(a)^2", r"\operatorname{sign}\left(a\right)^{2}"),
+    ("sign(a)^2", r"\operatorname{sign}(a)^{2}"),
     ("sqrt(x)", r"\sqrt{x}"),
-    ("relu(W*x)", r"\operatorname{relu}\left(W x\right)"),
-    ("sigmoid(x)'", r"\operatorname{sigmoid}\left(x\right)^\top"),
-    ("softplus(x)", r"\operatorname{softplus}\left(x\right)"),
+    ("relu(W*x)", r"\operatorname{relu}(W x)"),
+    ("sigmoid(x)'", r"\sigma(x)^\top"),
+    ("softplus(x)", r"\operatorname{softplus}(x)"),
     # matrix functions
-    ("tr(X)", r"\operatorname{tr}\left(X\right)"),
-    ("det(X)", r"\operatorname{det}\left(X\right)"),
-    ("logdet(X)", r"\log\det\left(X\right)"),
+    ("tr(X)", r"\operatorname{tr}(X)"),
+    ("det(X)", r"\det(X)"),
+    ("logdet(X)", r"\log\det(X)"),
     ("inv(X)", r"X^{-1}"),
-    ("diag(x)", r"\operatorname{diag}\left(x\right)"),
-    ("diag(X)", r"\operatorname{diag}\left(X\right)"),
-    ("sum(X)", r"\operatorname{sum}\left(X\right)"),
+    ("diag(x)", r"\operatorname{diag}(x)"),
+    ("diag(X)", r"\operatorname{diag}(X)"),
+    ("sum(X)", r"\operatorname{sum}(X)"),
     ("norm1(x)", r"\left\lVert x \right\rVert_{1}"),
     ("norm1(X)", r"\left\lVert X \right\rVert_{1,1}"),
     ("norm2(x)", r"\left\lVert x \right\rVert_{2}"),
     ("norm2(X)", r"\left\lVert X \right\rVert_{F}"),
-    ("softmax(x)", r"\operatorname{softmax}\left(x\right)"),
-    ("logsumexp(x)", r"\operatorname{logsumexp}\left(x\right)"),
+    ("softmax(x)", r"\operatorname{softmax}(x)"),
+    ("logsumexp(x)", r"\operatorname{logsumexp}(x)"),
+    ("log1p(x)", r"\operatorname{log1p}(x)"),
+    ("expm1(x)", r"\operatorname{expm1}(x)"),
+    ("erf(x)", r"\operatorname{erf}(x)"),
+    ("mean(X)", r"\operatorname{mean}(X)"),
+    ("max(X)", r"\max(X)"),
+    ("min(x)", r"\min(x)"),
+    # axis forms, broadcasting, sizes and constants
+    ("sum(X, 1)", r"\operatorname{sum}_{1}(X)"),
+    ("mean(X, 2)", r"\operatorname{mean}_{2}(X)"),
+    ("softmax(X, 2)", r"\operatorname{softmax}_{2}(X)"),
+    ("logsumexp(X, 1)", r"\operatorname{logsumexp}_{1}(X)"),
+    ("A*X + b", r"A X + b \mathbf{1}^\top"),
+    ("dim(n)*x", r"n x"),
+    ("pi*x", r"\pi x"),
+    ("tanh(x/sqrt(a))", r"\tanh\mathopen{}\left(\frac{x}{\sqrt{a}}\right)\mathclose{}"),
     # the vec-form vocabulary of Jacobians
     ("kron(B', A)", r"B^\top \otimes A"),
     ("kron(x', eye(m))", r"x^\top \otimes I_{m}"),
     ("2*kron(B,C) + A", r"A + 2 \left(B \otimes C\right)"),
-    ("vec(X)", r"\operatorname{vec}\left(X\right)"),
+    ("vec(X)", r"\operatorname{vec}(X)"),
     ("commutation(m,n)", r"K_{m,n}"),
 ]
 
 # LaTeX drops the shapes of constants: \mathbf{1} reads back as a vector, I needs a size.
 NOT_READ_BACK = {"matrix(1)", "-vector(1)", "vector(0)'", "kron(B', A)", "kron(x', eye(m))",
-                 "2*kron(B,C) + A", "vec(X)", "commutation(m,n)"}
+                 "2*kron(B,C) + A", "vec(X)", "commutation(m,n)", "dim(n)*x", "pi*x",
+                 "A*X + b"}
 
 # Nodes the parser never builds (non-canonical), printed all the same.
 x_ = E.Var("x", ("n", 1))
@@ -142,7 +158,8 @@ BUILT = [
     (E.Transpose(E.Transpose(A_)), r"\left(A^\top\right)^\top"),
     (E.Num(2.5e-20), r"2.5 \cdot 10^{-20}"),
     (E.Num(1e-8), r"10^{-8}"),
-    (E.Num(Fraction(-7, 2)), r"-3.5"),
+    (E.Num(Fraction(-7, 2)), r"-\frac{7}{2}"),
+    (E.Num(Fraction(-7, 20)), r"-0.35"),
     (E.Fill(Fraction(1, 3), ("n", 1)), r"\frac{1}{3} \mathbf{1}"),
     (E.MatPow(E.Fill(Fraction(3), ("n", "n")), 2), r"\left(3 \mathbf{1}\right)^{2}"),
     (E.Hadamard((E.ElemPow(x_, E.num(-1)), E.ElemPow(E.Var("y", ("n", 1)), E.num(-2))),
@@ -177,7 +194,8 @@ def test_latex_name(name, expected):
 
 
 @pytest.mark.parametrize("value, expected", [
-    (Fraction(1, 2), "0.5"), (Fraction(1, 3), r"\frac{1}{3}"), (Fraction(-2), "-2"),
+    (Fraction(1, 2), r"\frac{1}{2}"), (Fraction(1, 3), r"\frac{1}{3}"), (Fraction(-2), "-2"),
+    (Fraction(1, 1000), "0.001"), (Fraction(3, 4), r"\frac{3}{4}"),
     (Fraction(10) ** 30, "10^{30}"), (1e-8, "10^{-8}"), (2.5e-20, r"2.5 \cdot 10^{-20}"),
 ])
 def test_latex_number(value, expected):
@@ -201,7 +219,8 @@ def test_cases_cover_every_node_type_and_function():
             if isinstance(n, E.Call):
                 functions.add(n.fn)
     assert types == set(E.NODE_TYPES)
-    assert functions == set(E.ELEMENTWISE + E.MATRIX_FUNCTIONS)
+    # mean(X) is built as sum(X)/n and printed as mean(X) again
+    assert functions | {"mean"} == set(E.ELEMENTWISE + E.MATRIX_FUNCTIONS)
 
 
 def _assert_balanced(text: str) -> None:
@@ -268,7 +287,8 @@ def test_latex_is_deterministic():
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
-  | \\left\\lVert | \\right\\rVert | \\left[(|] | \\right[)|]
+  | \\mathopen\{\}\\left\( | \\right\)\\mathclose\{\}
+  | \\left\\lVert | \\right\\rVert | \\left[(|] | \\right[)|] | [()]
   | \\(?:operatorname|mathit|mathbf)\{(?:\\_|[A-Za-z0-9])+\}
   | \\[A-Za-z]+
   | [0-9]+(?:\.[0-9]+)?
@@ -277,13 +297,17 @@ _TOKEN = re.compile(r"""
 
 _FUNCTIONS = {
     **{"\\" + f: f for f in ("exp", "log", "sin", "cos", "tan", "arcsin", "arccos",
-                             "arctan", "sinh", "cosh", "tanh")},
-    **{rf"\operatorname{{{f}}}": f for f in ("sign", "relu", "sigmoid", "softplus", "tr",
-                                              "det", "diag", "sum", "softmax",
-                                              "logsumexp")},
+                             "arctan", "sinh", "cosh", "tanh", "det", "max", "min")},
+    **{rf"\operatorname{{{f}}}": f for f in ("sign", "relu", "softplus", "tr", "diag", "sum",
+                                              "softmax", "logsumexp", "log1p", "expm1",
+                                              "erf", "mean")},
+    r"\sigma": "sigmoid",
 }
+#: a call's parenthesis: plain right after the name, or \mathopen{}\left( for a tall one
+_CALL_OPEN = {"(": ")", r"\mathopen{}\left(": r"\right)\mathclose{}"}
 _PRODUCT_OPS = {r"\cdot": "*", r"\odot": ".*", r"\oslash": "./"}
-_ENDS = {"+", "-", "}", "^", "_", ",", r"\right)", r"\right|", r"\right\rVert", None}
+_ENDS = {"+", "-", "}", "^", "_", ",", r"\right)", r"\right|", r"\right\rVert", ")",
+         r"\right)\mathclose{}", None}
 
 
 class LatexReader:
@@ -379,7 +403,13 @@ class LatexReader:
         return inner
 
     def call_argument(self) -> str:
-        return self.group(r"\left(", r"\right)")
+        opener = self.peek()
+        assert opener in _CALL_OPEN, f"expected a call's parenthesis, got {opener!r}"
+        return self.group(opener, _CALL_OPEN[opener])
+
+    def is_call(self) -> bool:
+        """A parenthesis written directly against the name: a call, g(u), not g*(u)."""
+        return self.peek() in _CALL_OPEN and not self.tokens[self.i][3]
 
     def atom(self) -> str:
         start = self.tokens[self.i][1] if self.i < len(self.tokens) else len(self.text)
@@ -393,7 +423,7 @@ class LatexReader:
             return f"sqrt({self.group('{', '}')})"
         if token == r"\left(":
             self.i -= 1
-            return f"({self.call_argument()})"
+            return "(" + self.group(r"\left(", r"\right)") + ")"
         if token == r"\left|":
             self.i -= 1
             return "abs(" + self.group(r"\left|", r"\right|") + ")"
@@ -422,12 +452,18 @@ class LatexReader:
         if token == r"\log" and self.peek() == r"\det":
             self.take()
             return f"logdet({self.call_argument()})"
-        if token in _FUNCTIONS:
-            return f"{_FUNCTIONS[token]}({self.call_argument()})"
+        if token in _FUNCTIONS and (self.is_call() or token != r"\sigma"):
+            axis = ""
+            if self.peek() == "_":  # an axis form: \operatorname{sum}_{2}(X)
+                self.take("_")
+                self.take("{")
+                axis = ", " + self.take()
+                self.take("}")
+            return f"{_FUNCTIONS[token]}({self.call_argument()}{axis})"
         if token == "I" and "I" not in self.names:
             return "eye"
         name = self.name(token, start)
-        if self.peek() == r"\left(" and not self.tokens[self.i][3]:
+        if self.is_call():
             return f"{name}({self.call_argument()})"  # g(u), not g*(u)
         return name
 
@@ -465,7 +501,8 @@ def test_latex_reads_back_to_the_same_values(text):
 
 
 def test_reader_tells_a_call_from_a_product():
-    # g\left(u\right) is g applied to u; a \left(b + c\right) is a times (b + c)
+    # g(u) is g applied to u; a \left(b + c\right) is a times (b + c)
     names = {"g": "g", "a": "a", "b": "b", "c": "c", "u": "u"}
-    assert LatexReader(r"g\left(u\right)", names).read() == "g(u)"
+    assert LatexReader(r"g(u)", names).read() == "g(u)"
+    assert LatexReader(r"g\mathopen{}\left(u\right)\mathclose{}", names).read() == "g(u)"
     assert LatexReader(r"a \left(b + c\right)", names).read() == "(a)*(((b)+(c)))"
