@@ -12,6 +12,7 @@ import sys
 
 from . import api
 from .errors import MatcalcError
+from .web import cli as web_cli
 
 FORMATS = ("text", "latex", "numpy", "json")
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--steps", action="store_true", help="show the derivation")
         p.add_argument("--check", action="store_true",
                        help="check against finite differences (report on stderr)")
+    web_cli.add_parser(sub)
     p = sub.add_parser("parse", help="show how an expression is read, with its shape")
     p.add_argument("expression")
     _common(p)
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage error
         return int(exc.code or 0) if exc.code in (0, None) else 2
+    if args.command == "serve":
+        return web_cli.run(args)
     declarations = dict(args.let)
     try:
         if args.command == "parse":
