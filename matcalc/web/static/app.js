@@ -155,15 +155,27 @@
     const box = $("input-error");
     if (!error) {
       box.hidden = true;
+      $("caret-line").hidden = true;
       $("expr").removeAttribute("aria-invalid");
       return;
     }
     $("error-type").textContent = (error.type || "Error") + ":";
     $("error-message").textContent = error.message || "";
     $("error-caret").textContent = error.caret || "";
-    $("error-caret").hidden = !error.caret;
+    // The caret goes right under the typed characters when the whole input is in
+    // view; a long (scrolled) input gets the engine's caret lines in the box instead.
+    const input = $("expr");
+    const under = Array.isArray(error.span) && input.value === error.input_text &&
+      input.scrollWidth <= input.clientWidth;
+    $("caret-line").textContent = under ? caretLine(error.span) : "";
+    $("caret-line").hidden = !under;
+    $("error-caret").hidden = under || !error.caret;
     box.hidden = false;
-    if (error.span) $("expr").setAttribute("aria-invalid", "true");
+    if (error.span) input.setAttribute("aria-invalid", "true");
+  }
+
+  function caretLine([start, end]) {
+    return " ".repeat(Math.max(0, start)) + "^".repeat(Math.max(1, end - start));
   }
 
   function setStatus(text, bad = false) {
@@ -189,7 +201,7 @@
     const answer = await post("/api/inspect", {input, vars: declarations()});
     if (seq !== inspectSeq) return answer; // a newer keystroke has its own answer coming
     if (answer.error) {
-      showError(answer.error);
+      showError({...answer.error, input_text: input});
       for (const row of $("var-rows").children) row.classList.add("stale");
       return answer;
     }
@@ -294,7 +306,7 @@
     const answer = await post("/api/diff", body);
     if (seq !== computeSeq) return;
     if (answer.error) {
-      showError(answer.error);
+      showError({...answer.error, input_text: input});
       setStatus("No result: see the error above.", true);
       $("result").hidden = true;
       return;
@@ -428,7 +440,7 @@
 
   async function start() {
     $("form").addEventListener("submit", (event) => { event.preventDefault(); compute(); });
-    $("expr").addEventListener("input", scheduleInspect);
+    $("expr").addEventListener("input", () => { $("caret-line").hidden = true; scheduleInspect(); });
     $("extra-decl").addEventListener("change", () => inspect());
     for (const radio of document.querySelectorAll("input[name=kind]")) {
       radio.addEventListener("change", () => {
