@@ -212,7 +212,7 @@ class SecurityHeaders:
 
 
 def create_app(workers: int = 2, slow_workers: int = 1, time_limit: float = 5.0,
-               fast_limit: float = 0.5, max_body: int = 64 * 1024,
+               fast_limit: float = 0.25, max_body: int = 64 * 1024,
                allowed_hosts: list[str] | None = None) -> Starlette:
     """The application; its worker pool starts and stops with it (ASGI lifespan).
 

@@ -5,9 +5,10 @@ pipe, and the loop only waits for the pipe to become readable.  The pool has two
 lanes, each a fixed number of processes and a FIFO of requests waiting for one:
 
 * the **fast lane** (``workers``, default 2) takes every request first, for at most
-  ``fast_limit`` seconds (default 0.5);
+  ``fast_limit`` seconds (default 0.25);
 * a request still running then is moved to the **slow lane** (``slow_workers``,
-  default 1), where it starts again with the full ``time_limit`` (default 5 s).
+  default 1), where it starts again with the full ``time_limit`` (default 5 s), at a
+  lower CPU priority (``nice`` +10).
 
 A worker whose request runs past its lane's limit is killed and replaced, so a
 pathological input holds one slow-lane worker for a few seconds at most, and the
@@ -24,10 +25,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 from dataclasses import dataclass, field
 
 log = logging.getLogger("matcalc.web")
+
+#: how much lower the slow lane's CPU priority is (as ``nice``)
+SLOW_NICENESS = 10
 
 
 class TimeLimitExceeded(Exception):
@@ -52,10 +57,12 @@ def context():
     return multiprocessing.get_context("spawn")
 
 
-def worker_main(conn) -> None:
+def worker_main(conn, niceness: int = 0) -> None:
     """A worker's life: receive a task, answer it, until the pipe closes."""
     # Ctrl-C reaches the whole process group; the server shuts the workers down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if niceness and hasattr(os, "nice"):
+        os.nice(niceness)
     from . import preload  # noqa: F401  (warm already when forked from the fork server)
     from .engine import handle
     while True:
@@ -69,9 +76,9 @@ def worker_main(conn) -> None:
 class Worker:
     """One worker process and the parent's end of its pipe."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, niceness: int = 0):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=worker_main, args=(child,), daemon=True,
+        self.process = ctx.Process(target=worker_main, args=(child, niceness), daemon=True,
                                    name="matcalc-worker")
         self.process.start()
         child.close()
@@ -102,6 +109,7 @@ class Lane:
     size: int
     ctx: object
     max_waiting: int
+    niceness: int = 0
     idle: asyncio.Queue = field(default_factory=asyncio.Queue)
     waiting: int = 0
     replaced: int = 0
@@ -110,7 +118,7 @@ class Lane:
 
     async def start(self) -> None:
         for _ in range(self.size):
-            self.idle.put_nowait(await asyncio.to_thread(Worker, self.ctx))
+            self.idle.put_nowait(await asyncio.to_thread(Worker, self.ctx, self.niceness))
 
     async def run(self, task: dict, time_limit: float, wait_limit: float):
         """The worker's answer to ``task``; raises Busy, TimeLimitExceeded or
@@ -155,7 +163,7 @@ class Lane:
         if self.closed:
             return
         try:
-            fresh = await asyncio.to_thread(Worker, self.ctx)
+            fresh = await asyncio.to_thread(Worker, self.ctx, self.niceness)
         except Exception:  # pragma: no cover - the machine cannot start processes
             log.exception("could not start a %s worker", self.name)
             return
@@ -183,7 +191,7 @@ class WorkerPool:
     """
 
     def __init__(self, workers: int = 2, slow_workers: int = 1, time_limit: float = 5.0,
-                 fast_limit: float = 0.5, max_waiting: int = 64):
+                 fast_limit: float = 0.25, max_waiting: int = 64):
         if workers < 1 or slow_workers < 0 or time_limit <= 0 or fast_limit <= 0:
             raise ValueError("need workers >= 1, slow_workers >= 0 and positive limits")
         self.time_limit = time_limit
@@ -191,7 +199,9 @@ class WorkerPool:
         self.fast_limit = min(fast_limit, time_limit) if slow_workers else time_limit
         ctx = context()
         self.fast = Lane("fast", workers, ctx, max_waiting)
-        self.slow = Lane("slow", slow_workers, ctx, max_waiting)
+        # The slow lane runs at a lower CPU priority: on a machine with few cores, a
+        # pathological input then takes the CPU time that ordinary requests leave.
+        self.slow = Lane("slow", slow_workers, ctx, max_waiting, niceness=SLOW_NICENESS)
 
     async def start(self) -> None:
         await self.fast.start()
