@@ -33,6 +33,8 @@ def _missing() -> str | None:
 
 
 REASON = _missing()
+if REASON and os.environ.get("MATCALC_REQUIRE_BROWSER"):  # CI: a skip would hide the gap
+    raise RuntimeError(REASON.replace("skipped", "required (MATCALC_REQUIRE_BROWSER)"))
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
 if REASON is None:
@@ -135,7 +137,9 @@ def test_seed_renders_as_math_offline(server, browser):
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.set_window_size(1280, 1500)  # the result, the steps and the LaTeX in one picture
     browser.save_screenshot(str(ARTIFACTS / "web.png"))
+    browser.set_window_size(1280, 1000)
 
 
 def test_a_shared_link_reproduces_the_result(server, browser):
