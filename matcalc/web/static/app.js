@@ -332,6 +332,9 @@
       renderTex(tex, node);
     }
     $("result-text").textContent = results.map((r) => r.text).join("\n");
+    const flat = answer.result && answer.result.flat;  // the flat form, where the engine has one
+    $("result-flat").textContent = flat || "";
+    $("flat-form").hidden = !flat || flat === answer.result.text;
     $("latex-source").textContent = sources.join("\n");
     renderSteps(answer);
     renderCheck(answer);
