@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
+import matcalc
+
 CHROMIUM = os.environ.get("MATCALC_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("MATCALC_CHROMEDRIVER", "/usr/bin/chromedriver")
 
@@ -198,3 +200,16 @@ def test_xss_probe_shows_as_text(server, browser):
     assert browser.execute_script(
         "return document.querySelectorAll('img, script:not([src]), b').length") == 0
     assert_no_alert(browser)
+
+
+def test_enter_right_after_typing_computes_what_was_typed(server, browser):
+    open_page(browser, server)
+    type_expression(browser, SEED)
+    wait(browser, EC.element_to_be_clickable((By.ID, "by-W"))).click()
+    wait(browser, lambda d: text_of(d, "#result-text") == "∇g(W*x+b)*x'")
+    type_expression(browser, "g(W*x) + y'*x", enter=True)  # before the variables refresh
+    wait(browser, lambda d: text_of(d, "#result-text") == "∇g(W*x)*x'")
+    type_expression(browser, "tr(A*X*B)", enter=True)  # W is gone: the first name is taken
+    wait(browser, lambda d: d.find_element(By.ID, "by-A").is_selected())
+    expected = str(matcalc.diff("tr(A*X*B)", "A"))
+    wait(browser, lambda d: text_of(d, "#result-text") == expected)

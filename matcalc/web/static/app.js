@@ -32,6 +32,7 @@
   let inspectSeq = 0;
   let computeSeq = 0;
   let inspectTimer = null;
+  let inspectPending = false;  // typed since the variables were last listed
 
   // ---------------------------------------------------------------- helpers
   function el(tag, props = {}, children = []) {
@@ -187,9 +188,12 @@
   function scheduleInspect() {
     clearTimeout(inspectTimer);
     inspectTimer = setTimeout(inspect, 250);
+    inspectPending = true;
   }
 
   async function inspect() {
+    clearTimeout(inspectTimer);
+    inspectPending = false;
     const input = $("expr").value;
     const seq = ++inspectSeq;
     if (!input.trim()) {
@@ -283,9 +287,9 @@
       setStatus("Type an expression first, for example g(W*x+b).", true);
       return;
     }
-    clearTimeout(inspectTimer);
+    // the variables of what was typed last decide what can be differentiated
+    const found = inspectPending || !state.wrt.length ? await inspect() : {};
     if (!state.wrt.length) {
-      const found = await inspect();
       if (found.error) {
         setStatus("No result: see the error above.", true);
         return;
