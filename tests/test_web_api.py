@@ -405,6 +405,16 @@ def test_serve_warns_off_loopback(capsys, monkeypatch):
     assert "warning" not in capsys.readouterr().err
 
 
+def test_serve_on_a_busy_port_exits_1(capsys):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--workers", "1"]) == 1
+    assert f"could not serve on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
 def test_cli_does_not_import_the_framework():
     code = "import sys, matcalc.cli; print('starlette' in sys.modules, 'uvicorn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

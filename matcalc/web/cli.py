@@ -81,26 +81,28 @@ def run(args) -> int:
     server = uvicorn.Server(uvicorn.Config(
         app, host=args.host, port=args.port, log_level="warning", access_log=False,
         timeout_graceful_shutdown=3))
-    threading.Thread(target=_announce, args=(server, args), daemon=True).start()
+    done = threading.Event()
+    threading.Thread(target=_announce, args=(server, args, done), daemon=True).start()
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C after a clean shutdown
         pass
-    except SystemExit as exc:  # uvicorn could not start (for example, port in use)
-        return int(exc.code or 1) if isinstance(exc.code, int) else 1
+    except SystemExit:  # uvicorn could not start and has said why (port in use, ...)
+        pass
+    finally:
+        done.set()
     if not server.started:
+        print(f"matcalc: could not serve on {args.host}:{args.port}", file=sys.stderr)
         return 1
     print("matcalc: stopped", file=sys.stderr)
     return 0
 
 
-def _announce(server, args) -> None:
+def _announce(server, args, done: threading.Event) -> None:
     """Once the server listens: print its address, and open it when asked to."""
-    import time
     while not server.started:
-        if server.should_exit:
+        if done.wait(0.05):
             return
-        time.sleep(0.05)
     port = args.port
     for s in getattr(server, "servers", []):
         for sock in s.sockets:
