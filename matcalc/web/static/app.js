@@ -238,7 +238,9 @@
       for (const k of KINDS) select.append(el("option", {value: k, text: k}));
       select.value = d.kind;
       const sizes = el("input", {type: "text", "aria-label": `sizes of ${name}`,
-        placeholder: info.kind === "scalar" ? "" : info.shape.filter((s, i) => info.kind !== "vector" || i === 0).join(",")});
+        // the sizes a declaration takes: vector(n), symmetric(n), matrix(m,n)
+        placeholder: info.kind === "scalar" ? "" :
+          info.kind === "matrix" ? info.shape.join(",") : String(info.shape[0])});
       sizes.value = d.sizes;
       const changed = () => {
         state.decl[name] = {kind: select.value, sizes: sizes.value.replace(/\s+/g, "")};
