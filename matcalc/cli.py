@@ -17,6 +17,7 @@ import warnings
 
 from ._version import __version__
 from .errors import InternalError, MatcalcError
+from .web import cli as web_cli
 
 FORMATS = ("text", "latex", "numpy", "jax", "torch", "json")
 COMMANDS = {"diff": "gradient", "gradient": "gradient", "jacobian": "jacobian",
@@ -92,12 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="show how an expression is read, with its shape")
     p.add_argument("expression", help="the expression; - reads stdin")
     _common(p)
-    try:
-        from .web import cli as web_cli
-    except ImportError:  # pragma: no cover - the web page is an optional part
-        web_cli = None
-    if web_cli is not None:
-        web_cli.add_parser(sub)
+    web_cli.add_parser(sub)
     return parser
 
 
@@ -136,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "expression", None) == "\x00expression":
         args.expression = hidden
     if args.command == "serve":
-        return args.run(args)
+        return web_cli.run(args)
     if args.expression == "-":
         args.expression = sys.stdin.read().strip()
     declarations = dict(args.let)

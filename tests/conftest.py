@@ -15,3 +15,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "soak" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_report_header(config):
+    """Say up front whether the web page's browser test can run here."""
+    from pathlib import Path
+    found = Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()
+    return ("web browser test: headless Chromium found" if found else
+            "web browser test: SKIPPED, /usr/bin/chromium or /usr/bin/chromedriver is "
+            "missing (apt-get install chromium chromium-driver)")
