@@ -145,11 +145,9 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     if code == 1 and not err.getvalue().startswith("check "):
         assert err.getvalue().startswith("matcalc: "), err.getvalue()
         assert "internal error" not in err.getvalue(), err.getvalue()
-    if code != 0 and "--check" not in argv:
-        if code == 1 and "json" in argv:  # the error as JSON on stdout (SPEC §6)
-            assert "error" in json.loads(out.getvalue()), out.getvalue()
-        else:
-            assert out.getvalue() == "", out.getvalue()
+    if code != 0 and "--check" not in argv and out.getvalue():
+        # the only output of a failure is the error as JSON, for --format json (SPEC §6)
+        assert code == 1 and "error" in json.loads(out.getvalue()), out.getvalue()
     return code, out.getvalue(), err.getvalue()
 
 
