@@ -73,8 +73,18 @@ def split_coef(e: Expr) -> tuple[Number, Expr]:
     if isinstance(e, Fill):
         return e.value, Fill(Fraction(1), e.shape)
     if isinstance(e, Mul):
-        return e.coef, make_mul(Fraction(1), e.scalars, e.chain)
+        return e.coef, _unit_product(e.scalars, e.chain, e.shape)
     return Fraction(1), e
+
+
+def _unit_product(scalars: tuple, chain: tuple, shape) -> Expr:
+    """The canonical product of the factors of a canonical product, without its number."""
+    if not chain:
+        return scalars[0] if len(scalars) == 1 else Mul(Fraction(1), scalars, (), shape) \
+            if scalars else ONE
+    if not scalars and len(chain) == 1:
+        return chain[0]
+    return Mul(Fraction(1), scalars, chain, shape)
 
 
 def _parts(e: Expr) -> tuple[Number, list, list]:
@@ -412,9 +422,50 @@ def mul(a: Expr, b: Expr = None, *rest: Expr) -> Expr:
     return make_mul(ca * cb, sa + sb, cha)
 
 
+def product(*factors: Expr) -> Expr:
+    """``f1*f2*...*fk`` in one canonicalisation (as ``mul`` folded from the left, without
+    re-canonicalising the growing product k times)."""
+    coef: Number = Fraction(1)
+    scalars: list[Expr] = []
+    chain: list[Expr] = []
+    for f in factors:
+        c, s, ch = _parts(f)
+        coef = coef * c
+        scalars.extend(s)
+        if f.is_scalar:
+            if ch:
+                scalars.append(make_mul(Fraction(1), (), ch))
+            continue
+        if chain and chain[0].shape[0] == 1 and chain[-1].shape[1] == 1:
+            scalars.append(make_mul(Fraction(1), (), chain))  # x'*y*z: (x'*y) scales z
+            chain = []
+        if chain and chain[-1].shape[1] != ch[0].shape[0]:
+            left = make_mul(Fraction(1), (), chain)
+            raise ShapeError(f"cannot multiply {left} ({shape_text(left.shape)}) by {f} "
+                             f"({shape_text(f.shape)}): {dim_text(left.shape[1])} ≠ "
+                             f"{dim_text(f.shape[0])}")
+        chain.extend(ch)
+    return make_mul(coef, scalars, chain)
+
+
 def scale(c, e: Expr) -> Expr:
-    """``c * e`` for a number ``c``."""
-    return mul(Num(_number(c)), e)
+    """``c * e`` for a number ``c`` (built directly: ``e`` is canonical already)."""
+    c = _number(c)
+    if c == 0:
+        return zeros(e.shape)
+    if c == 1:
+        return e
+    if isinstance(e, (Num, Fill)):
+        return fill(c * e.value, e.shape)
+    if isinstance(e, Mul):
+        coef = c * e.coef
+        if coef == 0:
+            return zeros(e.shape)
+        return _unit_product(e.scalars, e.chain, e.shape) if coef == 1 \
+            else Mul(coef, e.scalars, e.chain, e.shape)
+    if e.is_scalar:
+        return Mul(c, (e,), (), SCALAR)
+    return Mul(c, (), (e,), e.shape)
 
 
 def neg(e: Expr) -> Expr:
@@ -515,25 +566,28 @@ def hadamard(*factors: Expr) -> Expr:
     scalars: list[Expr] = []
     bases: dict[Expr, list] = {}
     order: list[Expr] = []
-    pending = list(factors)
+    pending = list(reversed(factors))  # a stack: the next factor is last
     while pending:
-        f = pending.pop(0)
+        f = pending.pop()
         if f.is_scalar:
             scalars.append(f)
             continue
         if isinstance(f, Hadamard):
-            pending[:0] = list(f.factors)
+            pending.extend(reversed(f.factors))
             continue
-        c, s, ch = _parts(f)
-        coef = coef * c
-        scalars.extend(s)
-        g = make_mul(Fraction(1), (), ch)
+        if isinstance(f, (Mul, Fill, Num)):
+            c, s, ch = _parts(f)
+            coef = coef * c
+            scalars.extend(s)
+            g = make_mul(Fraction(1), (), ch)
+        else:
+            g = f  # already a canonical factor
         if is_zero(g):
             return zeros(shape)
         if isinstance(g, Fill) and g.value == 1:
             continue  # ones.*A -> A
         if isinstance(g, Hadamard):
-            pending[:0] = list(g.factors)
+            pending.extend(reversed(g.factors))
             continue
         if isinstance(g, ElemPow):
             _acc(bases, order, g.base, g.exp)

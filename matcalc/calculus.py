@@ -45,33 +45,43 @@ def frobenius(a: Expr, b: Expr) -> Expr:
     return call("tr", mul(transpose(a), b))
 
 
-def _adjoint_add(n: E.Add, g: Expr):
+# Each rule takes the node, its adjoint G, and ``wanted(child)``: whether that child's
+# contribution is needed (a child that does not depend on the variables is skipped, so a
+# long product with one varying factor costs one contribution, not one per factor).
+
+def _all(child: Expr) -> bool:
+    return True
+
+
+def _adjoint_add(n: E.Add, g: Expr, wanted=_all):
     # d(A + B) = dA + dB
-    return [(t, g) for t in n.terms]
+    return [(t, g) for t in n.terms if wanted(t)]
 
 
-def _adjoint_mul(n: E.Mul, g: Expr):
+def _adjoint_mul(n: E.Mul, g: Expr, wanted=_all):
     out = []
-    chain_product = E.make_mul(Fraction(1), (), n.chain)
     for i, s in enumerate(n.scalars):
-        # G : s*M  =  (G : M) ds   with the other factors as a coefficient
-        others = E.make_mul(n.coef, n.scalars[:i] + n.scalars[i + 1:], ())
-        out.append((s, mul(others, frobenius(g, chain_product))))
+        if wanted(s):
+            # G : s*M  =  (G : M) ds   with the other factors as a coefficient
+            others = E.make_mul(n.coef, n.scalars[:i] + n.scalars[i + 1:], ())
+            chain_product = E.make_mul(Fraction(1), (), n.chain)
+            out.append((s, mul(others, frobenius(g, chain_product))))
     for j, f in enumerate(n.chain):
-        # G : P*dF*Q = P'*G*Q' : dF
-        before = E.make_mul(n.coef, n.scalars, n.chain[:j])
-        after = E.make_mul(Fraction(1), (), n.chain[j + 1:])
-        out.append((f, mul(mul(transpose(before), g), transpose(after))))
+        if wanted(f):
+            # G : P*dF*Q = P'*G*Q' : dF
+            before = E.make_mul(n.coef, n.scalars, n.chain[:j])
+            after = E.make_mul(Fraction(1), (), n.chain[j + 1:])
+            out.append((f, mul(mul(transpose(before), g), transpose(after))))
     return out
 
 
-def _adjoint_hadamard(n: E.Hadamard, g: Expr):
+def _adjoint_hadamard(n: E.Hadamard, g: Expr, wanted=_all):
     # G : A.*dB = (A.*G) : dB
     return [(f, hadamard(g, *(n.factors[:i] + n.factors[i + 1:])))
-            for i, f in enumerate(n.factors)]
+            for i, f in enumerate(n.factors) if wanted(f)]
 
 
-def _adjoint_pow(n: E.Pow, g: Expr):
+def _adjoint_pow(n: E.Pow, g: Expr, wanted=_all):
     # d(b^e) = e*b^(e-1) db + b^e*log(b) de
     out = [(n.base, mul(g, mul(n.exp, power(n.base, add(n.exp, num(-1))))))]
     if not isinstance(n.exp, E.Num):
@@ -79,7 +89,7 @@ def _adjoint_pow(n: E.Pow, g: Expr):
     return out
 
 
-def _adjoint_matpow(n: E.MatPow, g: Expr):
+def _adjoint_matpow(n: E.MatPow, g: Expr, wanted=_all):
     # d(A^k) = Σ_j A^j*dA*A^(k-1-j)  so  G : d(A^k) = Σ_j (A^j)'*G*(A^(k-1-j))' : dA
     if n.k > LIMITS.max_matrix_power:
         raise LimitError(f"the derivative of ({n.base})^{n.k} "
@@ -91,7 +101,7 @@ def _adjoint_matpow(n: E.MatPow, g: Expr):
     return [(a, add(*terms))]
 
 
-def _adjoint_elempow(n: E.ElemPow, g: Expr):
+def _adjoint_elempow(n: E.ElemPow, g: Expr, wanted=_all):
     # d(u.^p) = p*u.^(p-1) .* du + u.^p.*log(u) dp
     out = [(n.base, mul(n.exp, hadamard(g, elem_power(n.base, add(n.exp, num(-1))))))]
     if not isinstance(n.exp, E.Num):
@@ -99,12 +109,12 @@ def _adjoint_elempow(n: E.ElemPow, g: Expr):
     return out
 
 
-def _adjoint_transpose(n: E.Transpose, g: Expr):
+def _adjoint_transpose(n: E.Transpose, g: Expr, wanted=_all):
     # G : dA' = G' : dA
     return [(n.arg, transpose(g))]
 
 
-def _adjoint_call(n: E.Call, g: Expr):
+def _adjoint_call(n: E.Call, g: Expr, wanted=_all):
     spec = n.spec
     if spec.derivative is not None:
         # d f(u) = f'(u) .* du
@@ -114,7 +124,7 @@ def _adjoint_call(n: E.Call, g: Expr):
     return [(n.arg, spec.adjoint(n, g))]
 
 
-def _adjoint_abstract(n: E.Abstract, g: Expr):
+def _adjoint_abstract(n: E.Abstract, g: Expr, wanted=_all):
     u = n.arg
     if n.elementwise:
         if n.order >= 2:
@@ -133,7 +143,7 @@ def _adjoint_abstract(n: E.Abstract, g: Expr):
     raise NotDifferentiableError(f"third derivatives of {n.name} have no matrix form")
 
 
-def _adjoint_vec_form(n: Expr, g: Expr):
+def _adjoint_vec_form(n: Expr, g: Expr, wanted=_all):
     # G : vec(dA) and G : kron(dA, B) need a reshape of G, which the language cannot write
     raise NotDifferentiableError(
         f"differentiating through {n} needs a reshape (un-vec) of the adjoint, which has no "
@@ -264,6 +274,10 @@ def sweep(root: Expr, targets, seed: Expr = ONE,
     if not depends[root]:
         return {}
     guard = NodeGuard()
+
+    def wanted(child: Expr) -> bool:
+        return depends.get(child, False)
+
     adjoint: dict[Expr, list] = {root: [seed]}
     out: dict = {}
     for node in topological_order(root, depends, ends):
@@ -277,7 +291,8 @@ def sweep(root: Expr, targets, seed: Expr = ONE,
         rule = ADJOINT_RULES.get(type(node))
         if rule is None:
             raise NotDifferentiableError(f"no differential rule for {node}")
-        contributions = [(c, piece) for c, piece in rule(node, g) if depends.get(c, False)]
+        contributions = [(c, piece) for c, piece in rule(node, g, wanted)
+                         if depends.get(c, False)]
         for child, piece in contributions:
             adjoint.setdefault(child, []).append(piece)
         if expanded is not None:

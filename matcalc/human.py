@@ -187,18 +187,18 @@ class HumanForm:
         return cls(list(roots), names, [(name, p) for p, name in names.items()])
 
     def used_by(self, root: E.Expr) -> list[tuple[str, E.Expr]]:
-        """The definitions that ``root`` needs (directly or through other definitions)."""
+        """The definitions that ``root`` needs (directly or through other definitions),
+        each definition's piece walked once."""
         needed: set = set()
-        for n in postorder(root, lambda n: n not in needed):
-            if n in self.names and n is not root:
-                needed.add(n)
-        closed = set(needed)
-        for name, p in reversed(self.definitions):
-            if p in closed:
-                for n in postorder(p, lambda n: True):
-                    if n in self.names and n is not p:
-                        closed.add(n)
-        return [(name, p) for name, p in self.definitions if p in closed]
+        todo = [root]
+        while todo:
+            top = todo.pop()
+            for n in postorder(top, lambda n: n is top or n not in self.names):
+                for c in n.children():
+                    if c in self.names and c is not root and c not in needed:
+                        needed.add(c)
+                        todo.append(c)
+        return [(name, p) for name, p in self.definitions if p in needed]
 
     def body_text(self, root: E.Expr) -> str:
         return TextPieces(self.names).top(root)

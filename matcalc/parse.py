@@ -513,10 +513,18 @@ class _Typer:
             try:
                 if n.kind == "binary" and n.value in "+-":
                     # a + b - c + ... is collected and canonicalised once, not per term
-                    terms = args[0] if isinstance(args[0], _Terms) else _Terms([args[0]])
+                    terms = args[0] if isinstance(args[0], _Terms) else _Terms([_materialise(
+                        args[0])])
                     right = _materialise(args[1])
                     terms.append(right if n.value == "+" else E.neg(right))
                     built[id(n)] = terms
+                    continue
+                if n.kind == "binary" and n.value == "*":
+                    # so is a product A1*A2*...*Ak
+                    factors = args[0] if isinstance(args[0], _Factors) else _Factors(
+                        [_materialise(args[0])])
+                    factors.append(_materialise(args[1]))
+                    built[id(n)] = factors
                     continue
                 built[id(n)] = self._build_one(n, [_materialise(a) for a in args], rshape)
             except MatcalcError as exc:
@@ -617,8 +625,16 @@ class _Terms(list):
     """The terms of a sum being read, added up once when the sum is complete."""
 
 
+class _Factors(list):
+    """The factors of a product being read, multiplied once when it is complete."""
+
+
 def _materialise(x):
-    return E.add(*x) if isinstance(x, _Terms) else x
+    if isinstance(x, _Terms):
+        return E.add(*x)
+    if isinstance(x, _Factors):
+        return E.product(*x)
+    return x
 
 
 def _typed_args(n: Node) -> list:

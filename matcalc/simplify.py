@@ -73,7 +73,8 @@ def simplify(e: Expr) -> Expr:
             stack.extend((c, False) for c in kids if c not in memo)
             continue
         new = rebuild(n, [memo[c] for c in kids]) if kids else n
-        memo[n] = _local(new)
+        out = memo[n] = _local(new)
+        memo.setdefault(out, out)  # a simplified node is its own simplification
     return memo[e]
 
 
@@ -250,7 +251,14 @@ def _distribute_once(t: Expr, matrix_products: bool) -> list[Expr] | None:
     return None
 
 
+#: expansions are tried on pieces up to this many tokens: a larger piece only grows when
+#: its factors are copied into every term (the human form names what is shared instead)
+EXPAND_MAX_TOKENS = 400
+
+
 def _expand_if_shorter(n: Expr) -> Expr:
+    if n.cost > EXPAND_MAX_TOKENS:
+        return n
     terms = expand_terms(n)
     if len(terms) <= 1 or len(terms) > MAX_EXPANSION:
         return n

@@ -15,8 +15,8 @@ The text form parses back: ``parse(str(e)) == e``.
 """
 from __future__ import annotations
 
-import hashlib
 import re
+import zlib
 from fractions import Fraction
 
 from .dims import dim_mul, dim_text
@@ -361,17 +361,19 @@ def head(e: Expr) -> str:
     return e._head
 
 
-def _feed(h, value) -> None:
+_MASK = (1 << 64) - 1
+
+
+def _mix(h: int, value) -> int:
     if isinstance(value, Expr):
-        h.update(digest(value).to_bytes(8, "little"))
+        v = digest(value)
     elif isinstance(value, tuple):
-        h.update(b"(")
-        for v in value:
-            _feed(h, v)
-        h.update(b")")
+        v = 0x345678
+        for x in value:
+            v = _mix(v, x)
     else:
-        h.update(repr(value).encode())
-    h.update(b",")
+        v = zlib.crc32(repr(value).encode())
+    return ((h ^ v) * 0x100000001B3) & _MASK  # FNV-style mixing
 
 
 def digest(e: Expr) -> int:
@@ -379,9 +381,10 @@ def digest(e: Expr) -> int:
     is not), for a deterministic order."""
     if e._digest is None:
         for n in postorder(e, lambda n: n._digest is None):
-            h = hashlib.blake2b(type(n).__name__.encode(), digest_size=8)
-            _feed(h, n._args())
-            _put(n, "_digest", int.from_bytes(h.digest(), "little"))
+            h = zlib.crc32(type(n).__name__.encode())
+            for a in n._args():
+                h = _mix(h, a)
+            _put(n, "_digest", h)
     return e._digest
 
 

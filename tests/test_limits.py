@@ -128,13 +128,22 @@ def test_raising_max_depth_admits_deeper_input():
 
 
 def test_raised_max_depth_is_honoured_for_nested_calls():
-    # 600 nested calls pass the raised depth limit; their derivative then meets the
-    # result-size limit, which names itself (the printer used to overflow the stack and
-    # report max_depth again)
+    # 600 nested calls pass the raised depth limit, and their derivative, a product of
+    # 600 factors 1 - t.^2 with each t named once, prints in linear size
     LIMITS.max_depth = 2000
     text = "tanh(" * 600 + "a" + ")" * 600
-    refused_by(lambda: matcalc.diff(text, "a"), "max_result_tokens")
+    r = outcome(lambda: matcalc.diff(text, "a"), seconds=30)
+    assert not isinstance(r, MatcalcError), str(r)
+    assert len(str(r)) < 60 * 600
     assert str(outcome(lambda: matcalc.parse(text))).startswith("tanh(tanh(")
+
+
+def test_a_flat_product_of_thousands_of_factors_is_not_deep():
+    # issue 11: tr(A1*...*A2000*X) is a flat product, not a nesting
+    text = "tr(" + "*".join(f"A{k}" for k in range(1, 2001)) + "*X)"
+    r = outcome(lambda: matcalc.diff(text, "X"), seconds=30)
+    assert not isinstance(r, MatcalcError), str(r)
+    assert str(r.expr).startswith("A2000'*A1999'")
 
 
 # ---------------------------------------------------------------------------
@@ -210,9 +219,26 @@ def test_a_sum_of_many_distinct_terms_is_answered_in_bounded_time(terms):
 # derivatives that blow up
 # ---------------------------------------------------------------------------
 
+def _product_of(k: int, f: str = "sin") -> str:
+    """sum(sin(1*x).*sin(2*x).*...): the derivative has k terms of k - 1 distinct factors,
+    so its size grows with k², whatever is named."""
+    return "sum(" + ".*".join(f"{f}({i}*x)" for i in range(1, k + 1)) + ")"
+
+
 BLOW_UP = {
+    "a product of 200 sines": (_product_of(200), "x"),
+    "a product of 200 tanh times exp": (_product_of(200, "exp(x).*tanh"), "x"),
+    "a product of 200 scalar sines": ("*".join(f"sin({i}*a)" for i in range(1, 201)), "a"),
+}
+
+# Deep nestings are not blow-ups any more: their derivatives repeat pieces, which the
+# human form names once (issue 7), so their size is linear in the depth.
+NESTED = {
     "nested sines": ("sum(" + "sin(" * 190 + "x" + ")" * 190 + ")", "x"),
     "nested exponentials": ("sum(" + "exp(" * 150 + "x" + ")" * 150 + ")", "x"),
+}
+#: a^a^...^a: the derivative is a sum over the levels, answered within the limits
+POWER_TOWERS = {
     "power tower": ("a^" * 100 + "a", "a"),
     "signed power tower": ("-a^" * 100 + "a", "a"),
 }
@@ -221,17 +247,41 @@ BLOW_UP = {
 @pytest.mark.parametrize("kind", list(BLOW_UP))
 def test_an_exploding_derivative_is_refused_naming_max_result_tokens(kind):
     text, wrt = BLOW_UP[kind]
-    refused_by(lambda: matcalc.diff(text, wrt), "max_result_tokens")
+    refused_by(lambda: matcalc.diff(text, wrt), "max_result_tokens", "max_nodes",
+               seconds=30)
+
+
+@pytest.mark.parametrize("kind", list(NESTED))
+def test_a_deep_nesting_has_a_linear_derivative(kind):
+    text, wrt = NESTED[kind]
+    r = outcome(lambda: matcalc.diff(text, wrt), seconds=30)
+    assert not isinstance(r, MatcalcError), str(r)
+    assert len(str(r)) < 60 * 200
+
+
+@pytest.mark.parametrize("kind", list(POWER_TOWERS))
+def test_a_power_tower_is_answered_or_refused_by_a_limit(kind):
+    text, wrt = POWER_TOWERS[kind]
+    r = outcome(lambda: matcalc.diff(text, wrt), seconds=30)
+    assert not isinstance(r, MatcalcError) or "LIMITS" in str(r), str(r)
 
 
 def test_raising_max_result_tokens_admits_a_larger_derivative():
-    text = "sum(" + "sin(" * 60 + "x" + ")" * 60 + ")"
+    text = _product_of(40)
     LIMITS.max_result_tokens = 1000
     refused_by(lambda: matcalc.diff(text, "x"), "max_result_tokens")
     LIMITS.max_result_tokens = 100_000
     r = outcome(lambda: matcalc.diff(text, "x"))
     assert not isinstance(r, MatcalcError), str(r)
     assert r.check().passed
+
+
+def test_raising_max_nodes_admits_more_pieces():
+    text = _product_of(60)
+    LIMITS.max_nodes = 50
+    refused_by(lambda: matcalc.diff(text, "x"), "max_nodes")
+    LIMITS.max_nodes = 1_000_000
+    assert not isinstance(outcome(lambda: matcalc.diff(text, "x")), MatcalcError)
 
 
 # ---------------------------------------------------------------------------
