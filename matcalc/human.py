@@ -95,7 +95,10 @@ def shared_pieces(roots: list[E.Expr]) -> list[E.Expr]:
     named: list[E.Expr] = []
     for n in reversed(order):
         times = printed.get(n, 0)
-        if times >= 2 and n not in root_set and _eligible(n, variable):
+        # a name pays for itself when the copies it saves outweigh "t = ..., " and the
+        # names written in their place
+        if times >= 2 and n not in root_set and _eligible(n, variable) \
+                and (times - 1) * E.cost(n) > times + 3:
             named.append(n)
             times = 1
         for c in n.children():
