@@ -23,7 +23,7 @@ from .errors import NotDifferentiableError, ShapeError
 from .nodes import (FUNCTIONS, Abstract, Add, Call, Commutation, ElemPow, Expr, Eye, Fill,
                     Hadamard, Kron, MatPow, Mul, Num, Number, Pow, Size, Transpose, Var, Vec,
                     Constant)
-from .textform import order_key, primes
+from .textform import broadcast_vector, order_key, primes
 
 
 def _number(v) -> Number:
@@ -244,6 +244,10 @@ def _merge_chain(chain: list) -> list | None:
                     and (prev.m, prev.n) == (f.n, f.m):
                 out.pop()  # K(n,m)*K(m,n) -> eye
                 continue
+            swapped = _commuted_kron(prev, f)
+            if swapped is not None:
+                out[-1] = swapped  # K(p,m)*kron(A,B) -> kron(B,A) when A or B is a column
+                continue
             cancelled = _cancel_inverse(prev, f)
             if cancelled is None and isinstance(prev, Transpose) and isinstance(f, Transpose):
                 # A'*inv(A*X)' = (inv(A*X)*A)' -> inv(X)'
@@ -265,6 +269,22 @@ def _sum_of_quotient(row: Expr, column: Expr) -> Expr | None:
         if isinstance(h, Hadamard) and ElemPow(a, Num(Fraction(-1))) in h.factors:
             rest = [f for f in h.factors if f != ElemPow(a, Num(Fraction(-1)))]
             return call("sum", hadamard(*rest))
+    return None
+
+
+def _commuted_kron(left: Expr, right: Expr) -> Expr | None:
+    """Magnus–Neudecker: ``K(p,m)*kron(A,B) = kron(B,A)*K(q,n)`` for A m×n, B p×q, and
+    ``kron(A,B)*K(n,q) = K(m,p)*kron(B,A)``; the commutation on the other side is the
+    identity when A or B is a column (a row): ``commutation(m,n)*kron(x, eye(m)) =
+    kron(eye(m), x)``."""
+    if isinstance(left, Commutation) and isinstance(right, Kron):
+        (m, n), (p, q) = right.left.shape, right.right.shape
+        if (left.m, left.n) == (p, m) and (n == 1 or q == 1):
+            return kron(right.right, right.left)
+    if isinstance(left, Kron) and isinstance(right, Commutation):
+        (m, n), (p, q) = left.left.shape, left.right.shape
+        if (right.m, right.n) == (n, q) and (m == 1 or p == 1):
+            return kron(left.right, left.left)
     return None
 
 
@@ -553,6 +573,10 @@ def hadamard(*factors: Expr) -> Expr:
         for f in factors:
             out = mul(out, f)
         return out
+    spread = {f: broadcast_vector(f) for f in factors if isinstance(f, Mul)}
+    spread = {f: v for f, v in spread.items() if v is not None}
+    if spread:  # (b*vector(1)').*A is b.*A: a column spread across the columns
+        factors = tuple(spread.get(f, f) for f in factors)
     columns = [f for f in factors if f.shape[1] == 1 and f.shape != shape and not f.is_scalar]
     rows = [f for f in factors if f.shape[0] == 1 and f.shape != shape and not f.is_scalar]
     if columns or rows:

@@ -392,10 +392,10 @@ def gradient(expression: str, wrt, vars: dict | None = None):
     "∇g(W*x+b)*x'"
     >>> str(gradient("x'*S*x", "x", vars={"S": "symmetric"}))
     '2*S*x'
-    >>> print(gradient("norm2(W*x - y)^2 + norm2(W)^2", ["W", "x"]))
-    ∂L/∂W = 2*(a*x'+W)
-    ∂L/∂x = 2*W'*a
-      where a = W*x - y
+    >>> print(gradient("norm2(W2*tanh(W1*x+b1) - y)^2", ["W1", "W2"]))
+    ∂L/∂W1 = 2*((1-h.^2).*(W2'*a))*x'
+    ∂L/∂W2 = 2*a*h'
+      where h = tanh(W1*x+b1), a = W2*h - y
     """
     several = not isinstance(wrt, str)
     names = list(wrt) if several else [wrt]

@@ -296,6 +296,9 @@ matrix_function("inv", "square", _inv, _adjoint_inv, lambda n, du: neg(mul(n, du
 def _diag(a: Expr, axis: int = 0) -> Expr:
     if a.is_scalar:
         return a
+    if isinstance(a, Mul) and (a.coef != 1 or a.scalars):
+        c, s, ch = _parts(a)  # diag(c*v) -> c*diag(v)
+        return make_mul(c, s, [_diag(make_mul(Fraction(1), (), ch))])
     if a.shape[1] == 1:
         if isinstance(a, Fill):
             return scale(a.value, Eye(a.shape[0]))

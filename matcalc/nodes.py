@@ -199,6 +199,10 @@ def _rebuild(flat: list) -> Expr:
     return built[-1]
 
 
+def _negative_number(e: Expr) -> bool:
+    return isinstance(e, Num) and e.value < 0
+
+
 def postorder(root: Expr, wanted) -> list:
     """The nodes of ``root`` for which ``wanted(node)`` holds (their subtrees are searched
     only below wanted nodes), each once, children before parents, without recursion."""
@@ -462,7 +466,8 @@ class Pow(Expr):
 
     @property
     def precedence(self):
-        return P_POWER
+        # a^-k prints as 1/a^k, a quotient
+        return P_PRODUCT if _negative_number(self.exp) else P_POWER
 
 
 class MatPow(Expr):
@@ -496,7 +501,8 @@ class ElemPow(Expr):
 
     @property
     def precedence(self):
-        return P_POWER
+        # u.^-k prints as 1./u.^k, a quotient
+        return P_PRODUCT if _negative_number(self.exp) else P_POWER
 
 
 class Transpose(Expr):

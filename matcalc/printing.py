@@ -432,6 +432,8 @@ PRECEDENCE_RULES: dict[type, Callable[[Expr], int]] = {
     Fill: _fill_precedence,                       # 3 \mathbf{1}, \mathbf{1}^\top
     Mul: _mul_precedence,
     Transpose: lambda e: P_POWER,                 # x^\top ends in a superscript
+    Pow: lambda e: P_POWER,                       # a^{-1}, not 1/a as in the text form
+    ElemPow: lambda e: P_POWER,
     Call: _call_precedence,                       # X^{-1}
     Kron: lambda e: P_PRODUCT,                    # A \otimes B inside a product
 }

@@ -239,6 +239,10 @@ def _exponent(e: Expr, piece) -> str:
 
 
 def _pow(n: Pow, piece) -> str:
+    if isinstance(n.exp, Num) and n.exp.value < 0:  # a^-k prints as 1/a^k
+        k = -n.exp.value
+        below = n.base if k == 1 else Pow(n.base, Num(k))
+        return f"1/{wrap(piece, below, P_POWER)}"
     return f"{wrap(piece, n.base, P_POSTFIX)}^{_exponent(n.exp, piece)}"
 
 
@@ -247,6 +251,10 @@ def _matpow(n: MatPow, piece) -> str:
 
 
 def _elempow(n: ElemPow, piece) -> str:
+    if isinstance(n.exp, Num) and n.exp.value < 0:  # u.^-k prints as 1./u.^k
+        k = -n.exp.value
+        below = n.base if k == 1 else ElemPow(n.base, Num(k))
+        return f"1./{wrap(piece, below, P_POWER)}"
     return f"{wrap(piece, n.base, P_POSTFIX)}.^{_exponent(n.exp, piece)}"
 
 

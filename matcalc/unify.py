@@ -92,8 +92,10 @@ class Dims:
         ra, rb = self.find(a), self.find(b)
         if ra is rb or (isinstance(ra, (int, Prod)) and ra == rb):
             return True
+        if isinstance(ra, Prod) and isinstance(rb, Prod):
+            return self._unify_products(ra, rb)
         if isinstance(ra, (int, Prod)) and isinstance(rb, (int, Prod)):
-            return False  # products are matched only when they are the same product
+            return False  # a product and a known size: not matched
         if isinstance(ra, (int, Prod)):
             ra, rb = rb, ra
         if isinstance(rb, Prod):
@@ -112,6 +114,23 @@ class Dims:
             ra, rb = rb, ra
         self.parent[rb] = ra
         return True
+
+    def _unify_products(self, a: "Prod", b: "Prod") -> bool:
+        """``m*n = k*n`` makes m = k, and ``n*n = m*m`` makes n = m: the products are
+        matched where that is the only way; otherwise they stay apart (declare sizes)."""
+        left, right = list(a.factors), list(b.factors)
+        for f in list(left):
+            if f in right:  # a common factor cancels
+                left.remove(f)
+                right.remove(f)
+        if a.number != b.number or not left or not right:
+            return False
+        if len(left) == len(right) == 1:
+            return self.unify(left[0], right[0])
+        if len(left) == len(right) and all(f is left[0] for f in left) \
+                and all(f is right[0] for f in right):
+            return self.unify(left[0], right[0])  # n^k = m^k
+        return False
 
     def names(self) -> dict:
         """The name of every root DimVar: a user name or a fresh letter."""
