@@ -29,12 +29,13 @@ TRIVIAL = (E.Var, E.Num, E.Fill, E.Eye, E.Size, E.Constant, E.Commutation)
 #: pieces shorter than this many tokens are printed where they stand
 MIN_TOKENS = 4
 
-#: the letter each kind of piece is named by (lower case; upper case for a matrix)
+#: the letter each kind of piece is named by (lower case; upper case for a matrix); no
+#: piece is named d, which would read as a differential in the steps
 FUNCTION_HINTS = {
     "sigmoid": "s", "softmax": "s", "tanh": "h", "relu": "h", "softplus": "h", "erf": "h",
-    "exp": "e", "expm1": "e", "log": "l", "log1p": "l", "inv": "y", "det": "d",
-    "logdet": "d", "norm1": "r", "norm2": "r", "sqrt": "r", "sum": "m", "mean": "m",
-    "logsumexp": "z", "diag": "d", "tr": "t", "max": "m", "min": "m",
+    "exp": "e", "expm1": "e", "log": "l", "log1p": "l", "inv": "y", "det": "c",
+    "logdet": "c", "norm1": "r", "norm2": "r", "sqrt": "r", "sum": "m", "mean": "m",
+    "logsumexp": "z", "diag": "v", "tr": "t", "max": "m", "min": "m",
 }
 
 

@@ -82,6 +82,16 @@ def logdet(a, axis=0):
     return np.asarray(value if sign > 0 else np.nan, dtype=a.dtype).reshape(1, 1)
 
 
+def adjugate_matrix(a):
+    """adj(A) = det(A)*inv(A), also where A is singular: from the SVD A = U*S*V',
+    adj(A) = det(U*V') * V*adj(S)*U' with adj(S)_ii the product of the other s_j."""
+    u, s, vt = np.linalg.svd(a)
+    n = s.shape[0]
+    others = np.array([np.prod(np.delete(s, i)) for i in range(n)]) if n > 1 else np.ones(1)
+    sign = np.linalg.det(u) * np.linalg.det(vt)
+    return sign * (vt.T * others) @ u.T
+
+
 def inv(a, axis=0):
     return np.linalg.inv(a)
 

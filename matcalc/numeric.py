@@ -23,7 +23,7 @@ import numpy as np
 
 from . import expr as E
 from .errors import EvaluationError, LimitError, MatcalcError
-from .kernels import KERNELS, commutation
+from .kernels import KERNELS, adjugate_matrix, commutation
 from .limits import LIMITS
 
 #: the values of the language's named constants
@@ -161,13 +161,21 @@ class Evaluator:
                 out = out + a
             return out
         if isinstance(n, E.Mul):
-            k = len(n.scalars)
+            adjugate = adjugate_form(n)
+            chain, k = n.chain, len(n.scalars)
+            if adjugate is not None:  # det(A)*inv(A) = adj(A)
+                det, i = adjugate
+                k -= 1
+                args = list(args)
+                value = adjugate_matrix(args[k + i])
+                args[k + i] = value.T if isinstance(chain[i], E.Transpose) else value
+                chain = chain[:i] + (det.arg,) + chain[i + 1:]
             s = _float(n.coef)
             for a in args[:k]:
                 s = s * a[0, 0]
-            if not n.chain:
+            if not chain:
                 return np.array([[s]])
-            return s * _chain_product(n.chain, args[k:])
+            return s * _chain_product(chain, args[k:])
         if isinstance(n, E.Hadamard):
             out = args[0]
             for a in args[1:]:
@@ -270,9 +278,32 @@ def is_diagonal_factor(f: E.Expr) -> bool:
         and not f.arg.is_scalar
 
 
+def adjugate_form(n: E.Expr):
+    """``(det(A), position of inv(A) in the chain)`` when the product ``n`` holds both:
+    det(A)*inv(A) is the adjugate of A, which exists where A is singular (the gradient
+    det(X)*inv(X)' of det(X) at a singular X).  None otherwise."""
+    if not isinstance(n, E.Mul):
+        return None
+    for s in n.scalars:
+        if isinstance(s, E.Call) and s.fn == "det":
+            for i, f in enumerate(n.chain):
+                inner = f.arg if isinstance(f, E.Transpose) else f
+                if isinstance(inner, E.Call) and inner.fn == "inv" and inner.arg == s.arg:
+                    return s, i
+    return None
+
+
 def operands(n: E.Expr) -> tuple:
     """What evaluating ``n`` needs: in a product, diag(v) is applied as a scaling by v,
-    so v is evaluated and the n×n diagonal matrix never is."""
+    so v is evaluated and the n×n diagonal matrix never is; and det(A)*inv(A) needs A
+    only (it is the adjugate)."""
+    adjugate = adjugate_form(n)
+    if adjugate is not None:
+        det, i = adjugate
+        scalars = tuple(x for x in n.scalars if x is not det)
+        chain = list(n.chain)
+        chain[i] = det.arg
+        return scalars + tuple(f.arg if is_diagonal_factor(f) else f for f in chain)
     if isinstance(n, E.Mul) and any(is_diagonal_factor(f) for f in n.chain):
         return n.scalars + tuple(f.arg if is_diagonal_factor(f) else f for f in n.chain)
     return n.children()

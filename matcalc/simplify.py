@@ -87,9 +87,32 @@ def _local(n: Expr) -> Expr:
         if isinstance(n, (E.Add, E.Hadamard, E.Mul)):
             n = _expand_if_shorter(n)
         if isinstance(n, E.Add):
+            n = _sigmoid_complement(n)
+        if isinstance(n, E.Add):
             n = factor_sum(n)
         if n == before:
             break
+    return n
+
+
+def _sigmoid_complement(n: E.Add) -> Expr:
+    """``1 - sigmoid(-u) -> sigmoid(u)`` (entry by entry, with a broadcast 1)."""
+    terms = list(n.terms)
+    for i, t in enumerate(terms):
+        if not (isinstance(t, E.Mul) and t.coef == -1 and not t.scalars and len(t.chain) == 1
+                or isinstance(t, E.Mul) and t.coef == -1 and len(t.scalars) == 1
+                and not t.chain):
+            continue
+        s = (t.scalars + t.chain)[0]
+        if not (isinstance(s, E.Call) and s.fn == "sigmoid" and isinstance(s.arg, E.Mul)
+                and s.arg.coef < 0):
+            continue
+        for j, c in enumerate(terms):
+            value = c.value if isinstance(c, (E.Num, E.Fill)) else None
+            if value is not None and value >= 1 and c.shape == t.shape:
+                rest = [x for k, x in enumerate(terms) if k not in (i, j)]
+                one_less = E.fill(value - 1, c.shape)
+                return add(*rest, one_less, call("sigmoid", E.neg(s.arg)))
     return n
 
 

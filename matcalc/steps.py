@@ -240,7 +240,7 @@ class Derivation:
 
         def grouped(e: E.Expr) -> str:
             text = show(e)
-            if isinstance(e, E.Add) and e not in names:
+            if e not in names and (isinstance(e, E.Add) or text.startswith("-")):
                 return rf"\left({text}\right)" if latex else f"({text})"
             return text
 
@@ -258,7 +258,12 @@ class Derivation:
             more = len(items) - FRONTIER_SHOWN
             shown.append(rf"\ldots\ (\text{{{more} more terms}})" if latex
                          else f"... ({more} more terms)")
-        return " + ".join(shown) if shown else "0"
+        if not shown:
+            return "0"
+        out = shown[0]
+        for t in shown[1:]:  # a - b, never a + -b
+            out += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
+        return out
 
     def add(self, lhs: str, rhs_expr=None, rule: str = "", rhs: str | None = None,
             rhs_latex: str | None = None, lhs_latex: str | None = None) -> None:
@@ -303,8 +308,9 @@ class Derivation:
             left = self.product(g, d)
             left_latex = self.product(g, d, latex=True)
             if before_text != "0":
-                left = f"{left} + {before_text}"
-                left_latex = f"{left_latex} + {before_latex}"
+                joiner = " - " if before_text.startswith("-") else " + "
+                left = f"{left}{joiner}{before_text.lstrip('-')}"
+                left_latex = f"{left_latex}{joiner}{before_latex.lstrip('-')}"
             self.add(f"d{self.lhs}", rule="; ".join(rules),
                      rhs=f"{left} = {self.frontier(after)}",
                      rhs_latex=f"{left_latex} = {self.frontier(after, True)}")
@@ -312,11 +318,14 @@ class Derivation:
                 for v in self.variables}
 
     def name_adjoint(self, node: E.Expr, g: E.Expr) -> None:
+        """``p = G``: with one named piece the adjoint is ``p`` (``P`` for a matrix), with
+        several they are numbered ``p1, p2, ...`` in the order they are reached."""
         letter = "P" if g.shape[0] != 1 and g.shape[1] != 1 else "p"
         used = self.taken
-        name = letter if letter not in used else next(
-            f"{letter}{i}" for i in range(1, 10_000) if f"{letter}{i}" not in used)
-        # a second adjoint renumbers: p, then p2, p3, ... (p1 would read as p's twin)
+        if len(self.named) == 1 and letter not in used:
+            name = letter
+        else:
+            name = next(f"{letter}{i}" for i in range(1, 10_000) if f"{letter}{i}" not in used)
         self.taken.add(name)
         self.adjoint_names[g] = name
         self.add(name, g)
