@@ -59,7 +59,7 @@ class Result:
     def __init__(self, kind: str, input: str, wrt: str, vars: dict, function: E.Expr,
                  variable: E.Var, expr: E.Expr, variables: dict, functions: dict,
                  gradient: E.Expr | None = None, second: E.Var | None = None,
-                 human=None):
+                 human=None, definitions: dict | None = None):
         self.kind = kind
         self.input = input
         self.wrt = wrt
@@ -73,6 +73,7 @@ class Result:
         self.second = second      # for a mixed Hessian: the second variable
         self._human = human
         self._derivation = None
+        self.definitions = dict(definitions or {})  # user-defined functions, name -> body
 
     # pickling: the lazily computed parts are left out and recomputed on demand
     def __getstate__(self):
@@ -202,6 +203,7 @@ class Result:
             "wrt": self.wrt if self.second is None else [self.wrt, self.second.name],
             "kind": self.kind,
             "vars": dict(self.vars),
+            **({"functions": dict(self.definitions)} if self.definitions else {}),
             "result": {"text": str(self), "flat": str(self.expr),
                        "latex": self.latex(), "lhs": self.lhs()},
             "steps": self.steps,
@@ -367,12 +369,13 @@ def _warn_absent(parsed, names) -> None:
                           ZeroDerivativeWarning, stacklevel=4)
 
 
-def _scalar_problem(expression: str, wrt: list[str], vars: dict | None, what: str):
+def _scalar_problem(expression: str, wrt: list[str], vars: dict | None, what: str,
+                    functions: dict | None = None):
     """Parse a scalar expression and its variables, or say why it is not one."""
     names = [_check_wrt(w) for w in wrt]
     if len(set(names)) != len(names):
         raise ParseError(f"a variable is given twice in {names}")
-    parsed = parse_typed(expression, vars, wrt=tuple(names))
+    parsed = parse_typed(expression, vars, wrt=tuple(names), functions=functions)
     f = parsed.expr
     if not f.is_scalar:
         raise ShapeError(f"the {what} needs a scalar expression, but {expression} is "
@@ -384,7 +387,7 @@ def _scalar_problem(expression: str, wrt: list[str], vars: dict | None, what: st
 
 @guarded
 @_located
-def gradient(expression: str, wrt, vars: dict | None = None):
+def gradient(expression: str, wrt, vars: dict | None = None, functions: dict | None = None):
     """The gradient of a scalar expression, shaped like the variable; with a list of
     variables, every gradient from one reverse sweep (a :class:`Results`).
 
@@ -401,9 +404,9 @@ def gradient(expression: str, wrt, vars: dict | None = None):
     names = list(wrt) if several else [wrt]
     if several and not names:
         raise ParseError("give at least one variable to differentiate by")
-    parsed, f, variables = _scalar_problem(expression, names, vars, "gradient")
+    parsed, f, variables = _scalar_problem(expression, names, vars, "gradient", functions)
     results = [Result("gradient", expression, v.name, vars, f, v, g, parsed.variables,
-                      parsed.functions)
+                      parsed.functions, definitions=functions)
                for v, g in zip(variables, gradients(f, variables, simplify))]
     return Results(results) if several else results[0]
 
@@ -413,7 +416,8 @@ diff = gradient
 
 @guarded
 @_located
-def jacobian(expression: str, wrt: str, vars: dict | None = None) -> Result:
+def jacobian(expression: str, wrt: str, vars: dict | None = None,
+             functions: dict | None = None) -> Result:
     """The Jacobian ``∂F/∂x`` (m×n, entry (i,j) = ∂F_i/∂x_j); for matrix-valued F or a
     matrix X, the vec form ``∂vec(F)/∂vec(X)'`` written with ``kron``.
 
@@ -423,19 +427,19 @@ def jacobian(expression: str, wrt: str, vars: dict | None = None) -> Result:
     "kron(B', A)"
     """
     wrt = _check_wrt(wrt)
-    parsed = parse_typed(expression, vars, wrt=(wrt,))
+    parsed = parse_typed(expression, vars, wrt=(wrt,), functions=functions)
     _warn_absent(parsed, [wrt])
     var = parsed.variables[wrt]
     j = jacobian_expr(parsed.expr, var, simplify)
     check_result_size(j)
     return Result("jacobian", expression, wrt, vars, parsed.expr, var, j, parsed.variables,
-                  parsed.functions)
+                  parsed.functions, definitions=functions)
 
 
 @guarded
 @_located
 def hessian(expression: str, wrt: str, wrt2: str | None = None,
-            vars: dict | None = None) -> Result:
+            vars: dict | None = None, functions: dict | None = None) -> Result:
     """The Hessian of a scalar expression: the Jacobian of its gradient, one symmetric
     matrix expression (vec form ``∂vec(G)/∂vec(X)'`` for a matrix X).  With a second
     variable, the mixed block ``∂²f/∂x∂y'`` (entry (i,j) = ∂²f/∂x_i∂y_j).
@@ -448,29 +452,49 @@ def hessian(expression: str, wrt: str, wrt2: str | None = None,
     if isinstance(wrt2, dict) and vars is None:
         wrt2, vars = None, wrt2  # hessian(expr, "x", {"A": ...})
     names = [wrt] if wrt2 is None else [wrt, wrt2]
-    parsed, f, variables = _scalar_problem(expression, names, vars, "Hessian")
+    parsed, f, variables = _scalar_problem(expression, names, vars, "Hessian", functions)
     var = variables[0]
     by = variables[1] if wrt2 is not None else var
     (g,) = gradients(f, [var], simplify)
     h = jacobian_expr(g, by, simplify)
     check_result_size(h)
     return Result("hessian", expression, var.name, vars, f, var, h, parsed.variables,
-                  parsed.functions, gradient=g, second=by if wrt2 is not None else None)
+                  parsed.functions, gradient=g, second=by if wrt2 is not None else None,
+                  definitions=functions)
 
 
 @guarded
-def parse(text: str, vars: dict | None = None, shape=None) -> E.Expr:
+def to_sympy(e: E.Expr):
+    """The SymPy matrix expression of ``e`` (see :mod:`matcalc.sympy_bridge`).
+
+    >>> print(to_sympy(parse("x'*A*x")))
+    Trace(x.T*A*x)
+    """
+    from .sympy_bridge import to_sympy as convert
+    return convert(e)
+
+
+@guarded
+def from_sympy(m) -> E.Expr:
+    """The matcalc expression of a SymPy (matrix) expression."""
+    from .sympy_bridge import from_sympy as convert
+    return convert(m)
+
+
+@guarded
+def parse(text: str, vars: dict | None = None, shape=None,
+          functions: dict | None = None) -> E.Expr:
     """Parse text into a typed, canonical expression (see :func:`matcalc.parse.parse`).
 
     >>> str(parse("(A*B)'"))
     "B'*A'"
     """
-    return parse_typed(text, vars, shape=shape).expr
+    return parse_typed(text, vars, shape=shape, functions=functions).expr
 
 
 @guarded
 @_located
-def inspect(expression: str, vars: dict | None = None) -> dict:
+def inspect(expression: str, vars: dict | None = None, functions: dict | None = None) -> dict:
     """What an expression contains, as JSON: its shape and every variable's kind, shape
     and the declaration that pins it, and the abstract functions.
 
@@ -478,7 +502,7 @@ def inspect(expression: str, vars: dict | None = None) -> dict:
     >>> info["variables"]["b"]
     {'kind': 'vector', 'shape': ['n', 1], 'declaration': 'vector(n)'}
     """
-    parsed = parse_typed(expression, vars)
+    parsed = parse_typed(expression, vars, functions=functions)
     out = {name: {"kind": kind_of(v), "shape": list(v.shape), "declaration": declaration_of(v)}
            for name, v in sorted(parsed.variables.items())}
     return {"input": expression, "shape": list(parsed.expr.shape),

@@ -105,6 +105,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (default), latex, numpy/jax/torch (a Python function "
                         "returning the value and the derivative) or json")
+    p.add_argument("--define", action="append", type=_definition, default=[],
+                   metavar="F(T)=BODY",
+                   help='define an element-wise function, like "f(t)=t^3/(1+t^2)"; SymPy '
+                        "differentiates it; repeatable")
 
 
 def _protect_expression(argv: list[str], parser: argparse.ArgumentParser) -> tuple:
@@ -136,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.expression == "-":
         args.expression = sys.stdin.read().strip()
     declarations = dict(args.let)
+    args.functions = dict(args.define) or None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -191,7 +196,7 @@ def _wrt_json(args):
 def _parse(args, declarations) -> int:
     from . import api
     from .printing import latex
-    e = api.parse(args.expression, vars=declarations)
+    e = api.parse(args.expression, vars=declarations, functions=args.functions)
     if args.format in ("numpy", "jax", "torch"):
         raise MatcalcError(f"--format {args.format} needs a derivative: use diff, jacobian "
                            "or hessian")
@@ -214,13 +219,15 @@ def _compute(args, declarations):
         if len(args.wrt) > 2:
             raise MatcalcError("hessian takes one variable, or two for the mixed block")
         second = args.wrt[1] if len(args.wrt) == 2 else None
-        return compute(args.expression, args.wrt[0], second, vars=declarations)
+        return compute(args.expression, args.wrt[0], second, vars=declarations,
+                       functions=args.functions)
     if args.command == "jacobian":
         if len(args.wrt) > 1:
             raise MatcalcError("jacobian takes one variable")
-        return compute(args.expression, args.wrt[0], vars=declarations)
+        return compute(args.expression, args.wrt[0], vars=declarations,
+                       functions=args.functions)
     wrt = args.wrt[0] if len(args.wrt) == 1 else args.wrt
-    return compute(args.expression, wrt, vars=declarations)
+    return compute(args.expression, wrt, vars=declarations, functions=args.functions)
 
 
 def _diff(args, declarations) -> int:

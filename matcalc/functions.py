@@ -70,6 +70,14 @@ class Function:
     applied: bool = True
     #: its values are never negative (relu(u) = u, abs(u) = u for such a u)
     nonnegative: bool = False
+    #: the name it prints as, when the registry key differs (user-defined functions)
+    display: str | None = None
+    #: a user-defined function's body, entry by entry: u -> f(u) as an expression
+    expand: Callable[[Expr], Expr] | None = None
+
+    @property
+    def printed(self) -> str:
+        return self.display or self.name
     aliases: tuple = field(default_factory=tuple)
 
     @property

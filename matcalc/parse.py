@@ -116,8 +116,9 @@ class Parsed:
 
 
 class _Typer:
-    def __init__(self, text: str, vars: dict | None):
+    def __init__(self, text: str, vars: dict | None, user: dict | None = None):
         self.text = text
+        self.user = dict(user or {})  # user-defined function name -> registry key
         self.decls: dict[str, tuple] = {}
         if vars is not None and not isinstance(vars, Mapping):
             raise ParseError(f"the declarations must be a dict of name -> kind, like "
@@ -388,7 +389,7 @@ class _Typer:
             return (self.dims.product(a[0], b[0]), self.dims.product(a[1], b[1]))
         if fn in ("max", "min") and len(n.args) == 2:
             return self.broadcast(n, n.args[0], n.args[1], f"take the {fn} of", "and")
-        spec = E.FUNCTIONS.get(fn)
+        spec = E.FUNCTIONS.get(self.user.get(fn, fn))
         self._arity(n, (1, 2) if spec is not None and spec.axes else (1,))
         arg = n.args[0]
         s = self.shape(arg)
@@ -580,6 +581,8 @@ class _Typer:
             return E.vec(args[0])
         if fn in ("max", "min") and len(args) == 2:
             return elementwise_extreme(fn, *args)
+        if fn in self.user:
+            return E.call(self.user[fn], args[0])
         if fn in E.FUNCTIONS:
             return E.call(fn, args[0], self.axis(n))
         return E.abstract(fn, 0, args[0], self.functions[fn] == "elementwise")
@@ -657,17 +660,19 @@ def _integer_literal(n: Node) -> int | None:
 
 
 def parse_typed(text: str, vars: dict | None = None, wrt: tuple[str, ...] = (),
-                shape=None) -> Parsed:
+                shape=None, functions: dict | None = None) -> Parsed:
     """Parse and type ``text``; also types the names in ``wrt`` (variables to differentiate
-    by) even when they do not occur, and unifies the result with ``shape`` if given."""
+    by) even when they do not occur, and unifies the result with ``shape`` if given.
+    ``functions`` defines element-wise functions by their bodies, ``{"f": "t^3"}``."""
     if not isinstance(text, str):
         raise ParseError(f"the expression must be a string, not {type(text).__name__}")
+    user = define_functions(functions)
     tree = syntax_tree(text)
-    typer = _Typer(text, vars)
+    typer = _Typer(text, vars, user)
     result_shape = typer.infer(tree)
     while typer.promote - typer.promoted:
         # W*x+b: b becomes a vector, unless that makes the expression ill-typed
-        retry = _Typer(text, vars)
+        retry = _Typer(text, vars, user)
         retry.promoted = typer.promoted | typer.promote
         try:
             result_shape = retry.infer(tree)
@@ -699,7 +704,22 @@ def parse_typed(text: str, vars: dict | None = None, wrt: tuple[str, ...] = (),
                   dict(typer.built_definitions), written)
 
 
-def parse(text: str, vars: dict | None = None, shape=None) -> E.Expr:
+def define_functions(functions: dict | None) -> dict:
+    """Register user-defined element-wise functions; name -> registry key."""
+    if not functions:
+        return {}
+    if not isinstance(functions, Mapping):
+        raise ParseError("functions must be a dict like {\"f\": \"t^3/(1+t^2)\"}")
+    from .userfunctions import define, parse_definition
+    out = {}
+    for head, body in functions.items():
+        name = parse_definition(str(head), body)[0]
+        out[name] = define(str(head), body)
+    return out
+
+
+def parse(text: str, vars: dict | None = None, shape=None,
+          functions: dict | None = None) -> E.Expr:
     """Parse matrixcalculus.org-style text into a typed, canonical expression.
 
     >>> str(parse("x'*A*x + 0*b"))
@@ -709,4 +729,4 @@ def parse(text: str, vars: dict | None = None, shape=None) -> E.Expr:
     >>> str(parse("g(a) where a = W*x + b"))
     'g(W*x+b)'
     """
-    return parse_typed(text, vars, shape=shape).expr
+    return parse_typed(text, vars, shape=shape, functions=functions).expr

@@ -263,9 +263,10 @@ def _transpose(n: Transpose, piece) -> str:
 
 
 def _call(n: Call, piece) -> str:
+    name = n.spec.printed
     if n.axis:
-        return f"{n.fn}({piece(n.arg)}, {n.axis})"
-    return f"{n.fn}({piece(n.arg)})"
+        return f"{name}({piece(n.arg)}, {n.axis})"
+    return f"{name}({piece(n.arg)})"
 
 
 def _abstract(n: Abstract, piece) -> str:
