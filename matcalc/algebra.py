@@ -16,7 +16,7 @@ entries in :mod:`matcalc.functions`.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Iterable
+from collections.abc import Iterable
 
 from .dims import SCALAR, Dim, Shape, dim_mul, dim_text, is_scalar_shape, shape_text
 from .errors import NotDifferentiableError, ShapeError

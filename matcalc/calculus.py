@@ -19,9 +19,8 @@ raises ``NotDifferentiableError``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
+from collections.abc import Callable
 
 from . import expr as E
 from .errors import NotDifferentiableError, LimitError

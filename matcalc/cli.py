@@ -11,7 +11,6 @@ check, 2 usage, 3 an internal error (with a request to report the input).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 
@@ -26,6 +25,11 @@ COMMANDS = {"diff": "gradient", "gradient": "gradient", "jacobian": "jacobian",
 #: ASCII spellings that parse back (∇ -> nabla) or read the same (∂ -> d, × -> x)
 ASCII = (("∇²", "nabla2 "), ("∇", "nabla "), ("∂²", "d2"), ("∂", "d"), ("²", "2"),
          ("×", "x"), ("≠", "!="), ("Σ", "sum"), ("…", "..."), ("→", "->"))
+
+
+def _json():
+    import json  # only the JSON format needs it
+    return json
 
 
 def encodable(text: str, stream) -> str:
@@ -181,7 +185,7 @@ def _quiet_stdout() -> None:
 
 def _report(args, declarations: dict, exc: MatcalcError) -> None:
     if getattr(args, "format", "text") == "json":
-        out(json.dumps({"input": args.expression, "wrt": _wrt_json(args),
+        out(_json().dumps({"input": args.expression, "wrt": _wrt_json(args),
                         "kind": COMMANDS.get(args.command, args.command),
                         "vars": declarations, "error": exc.to_json()},
                        ensure_ascii=False, indent=2))
@@ -201,7 +205,7 @@ def _parse(args, declarations) -> int:
         raise MatcalcError(f"--format {args.format} needs a derivative: use diff, jacobian "
                            "or hessian")
     if args.format == "json":
-        out(json.dumps({"input": args.expression, "kind": "parse", "vars": declarations,
+        out(_json().dumps({"input": args.expression, "kind": "parse", "vars": declarations,
                         "result": {"text": str(e), "latex": latex(e)},
                         "shape": list(e.shape)}, ensure_ascii=False, indent=2))
     elif args.format == "latex":
@@ -235,7 +239,7 @@ def _diff(args, declarations) -> int:
     report = r.check() if args.check else None
     fmt = args.format
     if fmt == "json":
-        out(json.dumps(r.to_json(report), ensure_ascii=False, indent=2))
+        out(_json().dumps(r.to_json(report), ensure_ascii=False, indent=2))
     elif fmt in ("numpy", "jax", "torch"):
         generate = getattr(r, f"{fmt}_code", None)
         if generate is None:

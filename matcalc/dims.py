@@ -6,9 +6,7 @@ A shape is the pair ``(rows, cols)``; scalars are ``(1, 1)``.
 """
 from __future__ import annotations
 
-from typing import Union
-
-Dim = Union[int, str]
+Dim = int | str
 Shape = tuple  # (rows, cols) of Dims
 SCALAR: Shape = (1, 1)
 

@@ -21,9 +21,8 @@ A test asserts that every entry is complete and appears in every printer and bac
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable
+from collections.abc import Callable
 
 from .algebra import (ONE, ZERO, _parts, add, broadcast, call, elem_power, eye, fill,
                       hadamard, is_nonnegative, is_zero, make_mul, mul, neg, num, power,
@@ -49,36 +48,39 @@ DOMAINS = ("", "positive", "above_minus_one", "unit_interval", "kink", "extreme"
            "nonzero", "matrix", "positive_determinant")
 
 
-@dataclass
 class Function:
-    """One built-in function (see the module docstring)."""
-    name: str
-    shape: str
-    build: Callable[[Expr, int], Expr]
-    kernel: str
-    latex: str
-    identity: str
-    derivative: Callable[[Expr, Expr], Expr] | None = None
-    adjoint: Callable[[Call, Expr], Expr] | None = None
-    #: the differential d f(u) from the node and du (shown in the steps; element-wise
-    #: functions have f'(u) .* du); a test checks it against ``adjoint``
-    jvp: Callable[[Call, Expr], Expr] | None = None
-    axes: bool = False
-    domain: str = ""
-    sympy: str | None = None
-    #: an ordinary function of the argument written after a command: \tanh(u), not |u|
-    applied: bool = True
-    #: its values are never negative (relu(u) = u, abs(u) = u for such a u)
-    nonnegative: bool = False
-    #: the name it prints as, when the registry key differs (user-defined functions)
-    display: str | None = None
-    #: a user-defined function's body, entry by entry: u -> f(u) as an expression
-    expand: Callable[[Expr], Expr] | None = None
+    """One built-in function (see the module docstring).
+
+    ``jvp`` is the differential ``d f(u)`` from the node and ``du`` (shown in the steps;
+    element-wise functions have ``f'(u) .* du``), checked against ``adjoint`` by a test;
+    ``applied`` says the LaTeX is ``command(argument)`` (not ``|u|``); ``nonnegative``
+    that its values are never negative (``relu(u) = u`` for such a u); ``display`` is the
+    name it prints as when the registry key differs, and ``expand`` a user-defined
+    function's body entry by entry (``u -> f(u)``).
+    """
+
+    __slots__ = ("name", "shape", "build", "kernel", "latex", "identity", "derivative",
+                 "adjoint", "jvp", "axes", "domain", "sympy", "applied", "nonnegative",
+                 "display", "expand")
+
+    def __init__(self, name: str, shape: str, build: Callable, kernel: str, latex: str,
+                 identity: str, derivative: Callable | None = None,
+                 adjoint: Callable | None = None, jvp: Callable | None = None,
+                 axes: bool = False, domain: str = "", sympy: str | None = None,
+                 applied: bool = True, nonnegative: bool = False,
+                 display: str | None = None, expand: Callable | None = None):
+        self.name, self.shape, self.build, self.kernel = name, shape, build, kernel
+        self.latex, self.identity, self.derivative = latex, identity, derivative
+        self.adjoint, self.jvp, self.axes, self.domain = adjoint, jvp, axes, domain
+        self.sympy, self.applied, self.nonnegative = sympy, applied, nonnegative
+        self.display, self.expand = display, expand
+
+    def __repr__(self) -> str:
+        return f"<Function {self.name} ({self.shape})>"
 
     @property
     def printed(self) -> str:
         return self.display or self.name
-    aliases: tuple = field(default_factory=tuple)
 
     @property
     def elementwise(self) -> bool:

@@ -18,7 +18,6 @@ expression.  Naming is a printing concern only: the engine never sees the names.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 
 from . import expr as E
 from .nodes import postorder
@@ -177,12 +176,14 @@ class TextPieces:
         return self(e)
 
 
-@dataclass
 class HumanForm:
-    """Expressions printed with their shared pieces named once."""
-    roots: list
-    names: dict                                   # piece -> name, in definition order
-    definitions: list = field(default_factory=list)  # (name, piece)
+    """Expressions printed with their shared pieces named once: ``names`` maps each piece
+    to its name, in definition order, and ``definitions`` lists ``(name, piece)``."""
+
+    def __init__(self, roots: list, names: dict, definitions: list):
+        self.roots = roots
+        self.names = names
+        self.definitions = definitions
 
     @classmethod
     def of(cls, roots: list[E.Expr], taken: set[str] | None = None) -> "HumanForm":

@@ -5,11 +5,10 @@ them (``matcalc.LIMITS.max_depth = 5000``).  Hitting one raises ``LimitError`` n
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass
 class Limits:
+    """The limits, as attributes; ``as_dict()`` lists them (to save and restore)."""
+
     #: longest accepted input text, in characters (Lark parses about 60,000 tokens a
     #: second, so this keeps parsing under a second or two)
     max_input_chars: int = 50_000
@@ -28,6 +27,16 @@ class Limits:
     max_number_digits: int = 100
     #: numbers lie within 1e-300 .. 1e300 in magnitude (or are 0), as floats do
     max_number_exponent: int = 300
+
+
+    NAMES = ("max_input_chars", "max_depth", "max_result_tokens", "max_nodes",
+             "max_matrix_power", "max_check_size", "max_number_digits", "max_number_exponent")
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.NAMES}
+
+    def __repr__(self) -> str:
+        return "Limits(" + ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items()) + ")"
 
 
 LIMITS = Limits()

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import weakref
 from fractions import Fraction
-from typing import Union
 
 from .dims import SCALAR, Shape, dim_mul, is_scalar_shape
 from .errors import LimitError
 
-Number = Union[Fraction, float]
+Number = Fraction | float
 
 # Printing precedences, loosest first (they mirror grammar/matcalc.lark).
 P_WHERE, P_SUM, P_PRODUCT, P_UNARY, P_POWER, P_POSTFIX, P_ATOM = range(0, 7)

@@ -10,10 +10,8 @@ constructors.  How a function call is typed comes from its entry in the registry
 """
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from . import expr as E
 from .errors import LimitError, MatcalcError, ParseError, ShapeError
@@ -104,15 +102,17 @@ def known_names() -> list[str]:
 # inference
 # ---------------------------------------------------------------------------
 
-@dataclass
 class Parsed:
-    """The result of parsing: the expression and the variables it was typed with."""
-    text: str
-    expr: E.Expr
-    variables: dict          # name -> Var (every variable seen or declared)
-    functions: dict          # abstract function name -> "function" | "elementwise"
-    definitions: dict = field(default_factory=dict)  # where-defined name -> Expr
-    written: set = field(default_factory=set)  # the variables that the text names
+    """The result of parsing: the expression, ``variables`` (name -> Var, every variable
+    seen or declared), ``functions`` (abstract function name -> "function" or
+    "elementwise"), ``definitions`` (where-defined name -> Expr) and ``written`` (the
+    variables that the text names)."""
+
+    def __init__(self, text: str, expr: E.Expr, variables: dict, functions: dict,
+                 definitions: dict | None = None, written: set | None = None):
+        self.text, self.expr, self.variables, self.functions = text, expr, variables, functions
+        self.definitions = definitions or {}
+        self.written = written or set()
 
 
 class _Typer:
@@ -617,6 +617,7 @@ _BINARY = {
 
 def unknown_function_message(fn: str) -> str:
     """``sigmod`` is not a function: the closest known ones and how to declare it."""
+    import difflib
     close = difflib.get_close_matches(fn, known_names(), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(close)}?" if close else "."
     return (f"unknown function {fn}{hint} To use an unknown function {fn}, declare it: "

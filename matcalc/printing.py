@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from typing import Callable
+from collections.abc import Callable
 
 from .expr import (
     P_ATOM, P_POSTFIX, P_POWER, P_PRODUCT, P_UNARY, FUNCTIONS,

@@ -18,7 +18,6 @@ differential ``da`` from the forward rules, and the Frobenius rearrangement that
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from . import expr as E
 from .calculus import dependence, frobenius, rule_name, sweep, topological_order
@@ -40,14 +39,18 @@ FORWARD_RULES = {
 }
 
 
-@dataclass
 class Step:
     """One line of the derivation: ``lhs = rhs    [rule]``, in text and in LaTeX."""
-    lhs: str
-    rhs: str
-    rule: str = ""
-    lhs_latex: str = ""
-    rhs_latex: str = ""
+
+    __slots__ = ("lhs", "rhs", "rule", "lhs_latex", "rhs_latex")
+
+    def __init__(self, lhs: str, rhs: str, rule: str = "", lhs_latex: str = "",
+                 rhs_latex: str = ""):
+        self.lhs, self.rhs, self.rule = lhs, rhs, rule
+        self.lhs_latex, self.rhs_latex = lhs_latex, rhs_latex
+
+    def __repr__(self) -> str:
+        return f"<Step {self}>"
 
     def __str__(self) -> str:
         line = f"{self.lhs} = {self.rhs}"

@@ -5,7 +5,6 @@ Never a RecursionError, a MemoryError, an internal error or a hang.
 """
 from __future__ import annotations
 
-import dataclasses
 import io
 import tracemalloc
 from contextlib import redirect_stderr, redirect_stdout
@@ -25,7 +24,7 @@ SECONDS = 5.0
 
 @pytest.fixture(autouse=True)
 def restore_limits():
-    saved = dataclasses.asdict(LIMITS)
+    saved = LIMITS.as_dict()
     yield
     for name, value in saved.items():
         setattr(LIMITS, name, value)

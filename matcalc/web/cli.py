@@ -6,9 +6,7 @@ is imported when the server starts, and its absence is a clear message.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
-import threading
 
 MISSING = ('matcalc serve needs the web extra, which is not installed: '
            'pip install "matcalc[web]"')
@@ -52,6 +50,7 @@ def is_loopback(host: str) -> bool:
     >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
     (True, True, False)
     """
+    import ipaddress
     if host == "localhost":
         return True
     try:
@@ -81,6 +80,7 @@ def run(args) -> int:
     server = uvicorn.Server(uvicorn.Config(
         app, host=args.host, port=args.port, log_level="warning", access_log=False,
         timeout_graceful_shutdown=3))
+    import threading
     done = threading.Event()
     threading.Thread(target=_announce, args=(server, args, done), daemon=True).start()
     try:
