@@ -654,6 +654,11 @@ class CheckReport:
             text += "\n" + "\n".join(rows)
         return text
 
+    def _repr_markdown_(self) -> str:
+        mark = "✅" if self.passed else "❌"
+        lines = str(self).splitlines()
+        return f"{mark} {lines[0]}" + "".join(f"\n\n    {line.strip()}" for line in lines[1:])
+
     def to_json(self) -> dict:
         return {"passed": self.passed, "worst_error": self.worst_error,
                 "tolerance": self.tolerance, "sizes": self.sizes, "points": self.points}
@@ -806,6 +811,10 @@ class CheckReports(dict):
 
     def __str__(self) -> str:
         return "\n".join(f"{name}: {report}" for name, report in self.items())
+
+    def _repr_markdown_(self) -> str:
+        return "\n\n".join(f"**{name}**: {report._repr_markdown_()}"
+                             for name, report in self.items())
 
     def to_json(self) -> dict:
         return {"passed": self.passed, "by_variable": {k: v.to_json() for k, v in self.items()}}
