@@ -72,7 +72,11 @@ def from_user(name: str, v, shape) -> np.ndarray:
         if a.ndim == 2 and a.shape[1] == 1:
             a = a[:, 0]
         if a.ndim != 1:
-            raise EvaluationError(f"{name} is a vector: give a 1-D array, not shape {a.shape}")
+            hint = (f" ({name} was read as a vector because it is added to one or "
+                    f"transposed; declare {name}=scalar to give a number)"
+                    if "a" <= name[0] <= "g" else "")
+            raise EvaluationError(f"{name} is a vector: give a 1-D array, not shape "
+                                  f"{a.shape}{hint}")
         return a.reshape(-1, 1)
     if a.ndim != 2:
         raise EvaluationError(f"{name} is a matrix: give a 2-D array, not shape {a.shape}")

@@ -103,3 +103,15 @@ def test_check_never_raises_anything_but_matcalc_errors():
 
 def test_plain_evaluate():
     assert evaluate(matcalc.parse("tr(X)"), {"X": np.eye(3)}) == 3.0
+
+
+def test_a_names_kind_is_the_same_in_the_derivative_evaluate_and_check():
+    # issue 8: an undeclared e added to a vector is a vector everywhere, and evaluate
+    # says so (and how to make it a number) when it is given a float
+    r = matcalc.diff("sum(sqrt(w.^2 + e))", "w")
+    assert r.variables["e"].shape[1] == 1 and r.check().passed
+    with pytest.raises(matcalc.EvaluationError, match="declare e=scalar"):
+        r.evaluate({"w": np.ones(3), "e": 0.5})
+    assert np.allclose(r.evaluate({"w": np.ones(3), "e": np.full(3, 0.5)}), 1 / np.sqrt(1.5))
+    s = matcalc.diff("sum(sqrt(w.^2 + e))", "w", vars={"e": "scalar"})
+    assert np.allclose(s.evaluate({"w": np.ones(3), "e": 0.5}), 1 / np.sqrt(1.5))
