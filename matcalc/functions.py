@@ -118,6 +118,19 @@ NONNEGATIVE = {"abs", "relu", "exp", "sqrt", "sigmoid", "softplus", "softmax", "
                "norm2", "cosh"}
 
 
+def _one_plus_exp(a: Expr) -> Expr | None:
+    """``u`` when ``a`` is ``1 + exp(u)`` (the 1 broadcast as needed), else None."""
+    from .nodes import Add
+    if isinstance(a, Add) and len(a.terms) == 2:
+        one, other = a.terms
+        if isinstance(other, (Num, Fill)):
+            one, other = other, one
+        if isinstance(one, (Num, Fill)) and one.value == 1 and isinstance(other, Call) \
+                and other.fn == "exp":
+            return other.arg
+    return None
+
+
 def _elementwise_builder(fn: str):
     def build(arg: Expr, axis: int = 0) -> Expr:
         if isinstance(arg, Transpose):
@@ -129,6 +142,10 @@ def _elementwise_builder(fn: str):
             return arg  # abs(abs(u)) -> abs(u)
         if fn in ("relu", "abs") and is_nonnegative(arg):
             return arg  # relu(u) = abs(u) = u where u >= 0
+        if fn == "log":
+            u = _one_plus_exp(arg)
+            if u is not None:
+                return call("softplus", u)  # log(1 + exp(u)) -> softplus(u)
         if is_zero(arg) and fn in _ZERO_AT_ZERO:
             return arg  # f(0) = 0
         return Call(fn, arg, arg.shape)

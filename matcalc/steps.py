@@ -22,6 +22,7 @@ from __future__ import annotations
 from . import expr as E
 from .calculus import dependence, frobenius, rule_name, sweep, topological_order
 from .human import TRIVIAL, TextPieces, choose_names, taken_names
+from .textform import negative_part
 
 #: most terms of the differential shown on one line
 FRONTIER_SHOWN = 6
@@ -166,7 +167,13 @@ def forward(node: E.Expr, dmap: dict, depends: dict) -> tuple[E.Expr, list[str]]
 # the derivation
 # ---------------------------------------------------------------------------
 
-_NONLINEAR = (E.Call, E.Abstract, E.Pow, E.ElemPow, E.MatPow, E.Kron, E.Vec)
+_NONLINEAR = (E.Call, E.Abstract, E.Pow, E.ElemPow, E.MatPow)
+#: functions that are linear in their argument: no piece is named around them
+_LINEAR_CALLS = ("sum", "tr", "diag")
+
+
+def _nonlinear(n: E.Expr) -> bool:
+    return isinstance(n, _NONLINEAR) and not (isinstance(n, E.Call) and n.fn in _LINEAR_CALLS)
 
 
 def named_intermediates(root: E.Expr, variables: list, depends: dict) -> list[E.Expr]:
@@ -185,7 +192,7 @@ def named_intermediates(root: E.Expr, variables: list, depends: dict) -> list[E.
         if isinstance(n, E.Transpose) and (n.arg in variables or isinstance(n.arg, TRIVIAL)):
             continue
         ps = parents.get(n, [])
-        if isinstance(n, _NONLINEAR) or any(isinstance(p, _NONLINEAR) for p in ps) \
+        if _nonlinear(n) or any(_nonlinear(p) for p in ps) \
                 or len(ps) > 1:
             chosen.append(n)
     chosen.reverse()  # children first: each definition uses only earlier names
@@ -232,8 +239,12 @@ class Derivation:
         return self.differentials[n].name
 
     def term(self, g: E.Expr, n: E.Expr, latex: bool = False) -> str:
-        """``G : dN`` (``g*dN`` for a scalar N, ``dN`` for G = 1)."""
+        """``G : dN`` (``g*dN`` for a scalar N, ``dN`` for G = 1, ``-G : dN`` for a
+        negative G)."""
         d = self.differentials[n]
+        positive = None if g in self._names() else negative_part(g)
+        if positive is not None:
+            return "-" + self.product(positive, d, latex)
         return self.product(g, d, latex)
 
     def product(self, g: E.Expr, d: E.Expr, latex: bool = False) -> str:
@@ -288,7 +299,8 @@ class Derivation:
             if node not in frontier:
                 continue
             g = self.simplify(frontier.pop(node))
-            if node is not self.root and E.cost(g) > 3:
+            if node is not self.root and E.cost(g) > 3 and g not in self.adjoint_names \
+                    and not isinstance(g, TRIVIAL):
                 self.name_adjoint(node, g)
             expanded: list = []
             reached = sweep(node, self.variables, g, self.simplify, stop - {node}, expanded)
@@ -374,12 +386,14 @@ def jacobian_steps(f: E.Expr, var: E.Var, jacobian: E.Expr, simplify,
     stop = set(derivation.named)
     dmap = {n: derivation.differentials[n] for n in stop}
     dmap[var] = derivation.differentials[var]
-    for n in derivation.named:  # each named piece's differential, in order
-        d, rules = forward(n, {m: dmap[m] for m in dmap if m is not n}, derivation.depends)
-        derivation.add(derivation.symbol(n), d, "; ".join(rules),
-                       lhs_latex=derivation.latex(derivation.differentials[n]))
+    # dF first, as a gradient's steps open with dL; then the named pieces' differentials,
+    # outermost first, down to the variable's
     d, rules = forward(f, dmap, derivation.depends)
     derivation.add(f"d{lhs}", d, "; ".join(rules))
+    for n in reversed(derivation.named):
+        dn, rules = forward(n, {m: dmap[m] for m in dmap if m is not n}, derivation.depends)
+        derivation.add(derivation.symbol(n), dn, "; ".join(rules),
+                       lhs_latex=derivation.latex(derivation.differentials[n]))
     dx = derivation.differentials[var]
     vector = var.shape[1] == 1 and f.shape[1] == 1
     rule = "d(A*x) = A*dx" if vector else "vec(P*dX*Q) = kron(Q', P)*vec(dX)"
