@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -105,14 +106,23 @@ def measure(series: str, depth: int, budget: float = 2.0, raised: bool = False) 
             "chars": len(expression)}
 
 
+def _why(p: dict) -> str:
+    """``refused by limit (max_depth)``, ``timed out``, ...: a point's status, short."""
+    m = re.search(r"LIMITS\.(\w+)", p.get("note", ""))
+    return f"{p['status']} ({m.group(1)})" if m else p["status"]
+
+
 def _series_metrics(points: list[dict], depths) -> dict:
     ok = [p for p in points if p["status"] == "ok"]
     last = points[-1]
     span = f"L = {depths[0]}…{depths[-1]}"
-    missing = [p for p in points if p["status"] != "ok"]
-    partial = "" if not missing else "fitted over " + ", ".join(
-        f"L = {p['depth']}" for p in ok) + "; " + "; ".join(
-        f"L = {p['depth']}: {p['note']}" for p in missing)
+    reasons: dict[str, list] = {}
+    for p in points:
+        if p["status"] != "ok":
+            reasons.setdefault(_why(p), []).append(str(p["depth"]))
+    partial = "" if not reasons else \
+        f"fitted over L = {', '.join(str(p['depth']) for p in ok) or 'none'}; " + \
+        "; ".join(f"L = {', '.join(ds)} {why}" for why, ds in reasons.items())
     if len(ok) < 2:
         partial = partial or "fewer than two depths measured"
     return {

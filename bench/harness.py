@@ -202,6 +202,7 @@ def peak_memory(fn: Callable[[], object]) -> dict:
     (Call ``gc.collect()`` once before a series of these: it is slow with JAX, PyTorch
     and SymPy loaded, and NumPy's buffers are freed by reference counting anyway.)"""
     out = {"tracemalloc": None, "rss": None}
+    before = _proc_status_kib("VmRSS") if _reset_rss_peak() else None
     tracemalloc.start()
     try:
         base, _ = tracemalloc.get_traced_memory()
@@ -210,12 +211,9 @@ def peak_memory(fn: Callable[[], object]) -> dict:
         out["tracemalloc"] = max(0, tracemalloc.get_traced_memory()[1] - base)
     finally:
         tracemalloc.stop()
-    if _reset_rss_peak():
-        before = _proc_status_kib("VmRSS")
-        fn()
-        high = _proc_status_kib("VmHWM")
-        if before is not None and high is not None:
-            out["rss"] = max(0, high - before) * 1024
+    high = _proc_status_kib("VmHWM")
+    if before is not None and high is not None:
+        out["rss"] = max(0, high - before) * 1024
     return out
 
 

@@ -74,6 +74,11 @@ def machine_lines(results: dict) -> list[str]:
                      + "; ".join(peers["torch"]["blas"]))
     if "jax" in peers:
         lines.append(f"JAX: backend {peers['jax']['backend']}, x64 {peers['jax']['x64']}")
+    load = results.get("load_average") or {}
+    if load.get("start") and load.get("end"):
+        lines.append(f"Load average (1, 5, 15 min) at the start {load['start']}, at the end "
+                     f"{load['end']}: other work on the machine "
+                     f"({m['cores']} cores) shows here")
     git = m.get("git") or {}
     if git.get("commit"):
         lines.append(f"matcalc commit {git['commit'][:12]}"

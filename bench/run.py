@@ -15,6 +15,7 @@ import argparse
 import datetime
 import importlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -45,6 +46,7 @@ def run(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     config = harness.Config(quick=args.quick, timeout=args.timeout, verbose=not args.quiet)
     started = datetime.datetime.now().astimezone()
+    load_at_start = _load_average()
     t0 = time.perf_counter()
     groups = {}
     for name in args.only or GROUPS:
@@ -60,6 +62,7 @@ def run(argv: list[str] | None = None) -> dict:
         "duration_s": time.perf_counter() - t0,
         "quick": args.quick,
         "machine": harness.machine_info(),
+        "load_average": {"start": load_at_start, "end": _load_average()},
         "memory_method": harness.MEMORY_METHOD,
         "skipped": config.skipped,
         "groups": groups,
@@ -75,6 +78,14 @@ def run(argv: list[str] | None = None) -> dict:
         path.write_text(report.render_markdown(results, report.existing_notes(old)),
                         encoding="utf-8")
     return results
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages: other work on the machine shows here."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not available on this platform
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
