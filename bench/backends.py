@@ -128,10 +128,12 @@ class TorchBackend(Backend):
         return h
 
 
-def backends(config: Config) -> list[Backend]:
+def backends(config: Config, numpy_only: bool = False) -> list[Backend]:
     """NumPy, then JAX and PyTorch when they are installed (float64 throughout)."""
     import numpy
     out: list[Backend] = [Backend(numpy)]
+    if numpy_only:
+        return out
     jax = load_peer("jax", config)
     if jax is not None:
         out.append(JaxBackend(jax))

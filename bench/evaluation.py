@@ -24,12 +24,14 @@ the peers get their fast form.
 from __future__ import annotations
 
 import gc
+import json
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
 from .backends import Backend, backends, generated_function, to_numpy_tree
-from .harness import (Config, Contender, fmt_bytes, fmt_ratio, fmt_seconds, interleave,
-                      metric, peak_memory, ratio, summary)
+from .harness import (MEMORY_ENV, Config, Contender, fmt_bytes, fmt_ratio, fmt_seconds,
+                      interleave, metric, peak_memory, ratio, run_worker, summary)
 
 
 @dataclass
@@ -141,7 +143,8 @@ def matcalc_result(case: Case):
     return compute(case.expression, case.wrt)
 
 
-def build_entries(case: Case, n: int, config: Config, peers: str) -> tuple[list, dict]:
+def build_entries(case: Case, n: int, config: Config, peers: str,
+                  numpy_only: bool = False) -> tuple[list, dict]:
     """The contenders of a case at size n: references, matcalc, and (``peers``:
     "grad" or "hessian") the frameworks' autodiff."""
     import time
@@ -152,7 +155,7 @@ def build_entries(case: Case, n: int, config: Config, peers: str) -> tuple[list,
     r = matcalc_result(case)
     entries = []
     names = sorted(values)
-    for b in backends(config):
+    for b in backends(config, numpy_only):
         v = b.convert(values)
         hand = b.jit(lambda vals, b=b: case.reference(b, **vals))
         entries.append(Entry(f"hand-written {b.label}", b, "reference", hand, v))
@@ -204,23 +207,55 @@ def check(entries: list[Entry]) -> dict:
     return out
 
 
-def measure(case: Case, n: int, config: Config, rounds: int, peers: str = "") -> dict:
-    """Time every contender of the case at size n, interleaved; then peak memory."""
+def measure(case: Case, n: int, config: Config, rounds: int, peers: str = "",
+            with_memory: bool = True) -> dict:
+    """Time every contender of the case at size n, interleaved; then (in a fresh
+    process) their peak memory."""
     entries, _ = build_entries(case, n, config, peers)
     verdicts = check(entries)
     for e in entries:
         e.first_output = None  # free it before timing
     timed = [e for e in entries if not verdicts[e.name].startswith("WRONG")]
     samples = interleave([Contender(e.name, e.run) for e in timed], rounds, warmup=0)
-    gc.collect()
     stats = {}
     for e in entries:
-        mem = peak_memory(e.run) if e in timed else {"tracemalloc": None, "rss": None}
         stats[e.name] = {"backend": e.backend.name, "role": e.role,
                          "time": summary(samples.get(e.name, [])),
                          "first_call": e.first_call, "check": verdicts[e.name],
-                         "memory": mem, "samples": samples.get(e.name, [])}
-    return {"case": case.name, "n": n, "contenders": stats}
+                         "samples": samples.get(e.name, [])}
+    del entries, timed
+    memory = measure_memory(case, n, peers, numpy_only=config.quick) if with_memory else {}
+    for name, c in stats.items():
+        c["memory"] = memory.get(name, {"tracemalloc": None, "rss": None})
+    return {"case": case.name, "n": n, "contenders": stats,
+            "memory_note": memory.get("note", "" if with_memory else "not measured")}
+
+
+def measure_memory(case: Case, n: int, peers: str, numpy_only: bool = False) -> dict:
+    """Peak memory of every contender, measured in a fresh process (see MEMORY_METHOD);
+    ``numpy_only`` (the quick run) leaves out JAX and PyTorch, which take seconds to
+    import."""
+    out = run_worker("evaluation", [case.name, str(n), peers or "none"]
+                     + (["--numpy-only"] if numpy_only else []), 1800.0, env=MEMORY_ENV)
+    if "contenders" not in out:
+        return {"note": out.get("note", "memory worker failed")}
+    return out["contenders"]
+
+
+def memory_worker(argv: list[str]) -> int:
+    """``python -m bench.evaluation --worker CASE N PEERS [--numpy-only]``: peak memory
+    of each contender, as JSON."""
+    from . import hessians
+    name, n, peers = argv[0], int(argv[1]), argv[2]
+    case = next(c for c in CASES + hessians.CASES if c.name == name)
+    config = Config(verbose=False)
+    entries, _ = build_entries(case, n, config, "" if peers == "none" else peers,
+                               numpy_only="--numpy-only" in argv[3:])
+    for e in entries:
+        e.first_output = None
+    gc.collect()
+    print(json.dumps({"contenders": {e.name: peak_memory(e.run) for e in entries}}))
+    return 0
 
 
 def median_of(m: dict, name: str):
@@ -268,14 +303,23 @@ def _missing(backend: str, config: Config) -> str:
     return f"matcalc has no Result.{method}()"
 
 
+#: what a quick run (the smoke test) measures: one gradient with peers, one Hessian
+QUICK_CASES = ("chain", "logistic_hess")
+
+
 def run(config: Config) -> dict:
     n = 12 if config.quick else 2000
     rounds = config.rounds(7, 2)
     measured, metrics, tables = {}, {}, []
-    for case in CASES:
+    for i, case in enumerate(CASES):
+        if config.quick and case.name not in QUICK_CASES:
+            for key in ("numpy", "evaluate", "jax", "torch"):
+                metrics[f"{case.name}.{key}"] = metric(None, "", "not run in a quick run")
+            continue
         config.log(f"  {case.name}, n = {n}")
         peers = "" if case.kind == "hessian" else "grad"  # Hessian peers: bench.hessians
-        m = measure(case, n, config, rounds, peers)
+        # the quick run measures memory once, to keep the smoke test short
+        m = measure(case, n, config, rounds, peers, with_memory=not config.quick or i == 0)
         measured[case.name] = m
         unit = "X.T @ X (syrk, the floor)" if case.name == "logistic_hess" \
             else "hand-written NumPy"
@@ -301,3 +345,9 @@ def run(config: Config) -> dict:
         "tables": tables,
         "cases": measured,
     }
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        sys.exit(memory_worker(sys.argv[2:]))
+    sys.exit("usage: python -m bench.evaluation --worker CASE N PEERS (or python bench/run.py)")

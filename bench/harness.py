@@ -188,19 +188,27 @@ def _reset_rss_peak() -> bool:
         return False
 
 
+#: the environment of a memory worker: glibc's malloc hands every block over 64 KiB
+#: back to the system when it is freed (no dynamic threshold, no trimming delay), so the
+#: resident set rises and falls with what a call really holds
+MEMORY_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+
 MEMORY_METHOD = (
-    "tracemalloc: peak of memory traced by Python's tracemalloc during one call, which "
-    "includes NumPy's array buffers (NumPy reports them to tracemalloc) but not memory that "
-    "JAX/XLA or PyTorch allocate natively. rss: rise of the process's resident-set "
-    "high-water mark (VmHWM, reset through /proc/self/clear_refs) over the resident set "
-    "before the call; it sees every allocator but is coarse: pages that an allocator keeps "
-    "from earlier calls are not counted again, so it is a lower bound.")
+    "Peak memory is measured in a separate process per case (`python -m bench.evaluation "
+    "--memory-worker ...`), after every contender has been called once (JAX compiles "
+    "then), by two methods. tracemalloc: the peak of memory traced by Python's tracemalloc "
+    "during one call; it includes NumPy's array buffers (NumPy reports them to "
+    "tracemalloc) but not what JAX/XLA or PyTorch allocate natively, so it is shown for "
+    "NumPy contenders only. RSS rise: the rise of the resident-set high-water mark "
+    "(VmHWM, reset through /proc/self/clear_refs) over the resident set before the call, "
+    "with glibc's malloc told to return every block over 64 KiB to the system when it is "
+    "freed (MALLOC_MMAP_THRESHOLD_=65536, MALLOC_TRIM_THRESHOLD_=0); it sees every "
+    "allocator, in pages, and misses memory that an allocator keeps in a pool of its own.")
 
 
 def peak_memory(fn: Callable[[], object]) -> dict:
-    """Peak extra memory of one call of ``fn``, in bytes, by both methods above.
-    (Call ``gc.collect()`` once before a series of these: it is slow with JAX, PyTorch
-    and SymPy loaded, and NumPy's buffers are freed by reference counting anyway.)"""
+    """Peak extra memory of one call of ``fn``, in bytes, by both methods above (the
+    RSS figure is meaningful in a process started with :data:`MEMORY_ENV`)."""
     out = {"tracemalloc": None, "rss": None}
     before = _proc_status_kib("VmRSS") if _reset_rss_peak() else None
     tracemalloc.start()
@@ -230,14 +238,15 @@ def worker_env() -> dict:
     return env
 
 
-def run_worker(module: str, args: list[str], timeout: float) -> dict:
+def run_worker(module: str, args: list[str], timeout: float,
+               env: dict | None = None) -> dict:
     """Run ``python -m bench.<module> --worker ARGS`` with a time budget; its last
     stdout line is JSON.  A timeout or crash is reported, never raised."""
     cmd = [sys.executable, "-m", f"bench.{module}", "--worker", *args]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              env=worker_env(), cwd=ROOT)
+                              env={**worker_env(), **(env or {})}, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return {"status": "timed out", "note": f"timed out after {timeout:g} s"}
     wall = time.perf_counter() - start

@@ -122,6 +122,10 @@ def render_markdown(results: dict, notes: str | None = None) -> str:
         "python bench/run.py --json docs/benchmarks.json --markdown docs/benchmarks.md",
         "```",
         "",
+        "On the development machine, install PyTorch first with `pip install "
+        "torch==2.13.0`: that takes the CPU wheel on its disk, where another version would "
+        "pull a multi-GB CUDA build. The extra asks for `torch>=2.1`.",
+        "",
         "Contenders run side by side in one process, in interleaved rounds (A, B, C, then "
         "B, C, A, ...), and every figure is compared with another one measured in the same "
         "rounds: read ratios, not absolute times. A peer that is not installed is skipped "

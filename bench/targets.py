@@ -126,14 +126,7 @@ def assess(groups: dict) -> list[dict]:
             m = group.get("metrics", {}).get(target.metric) or {
                 "value": None, "at": "", "note": "not reported by the group"}
         met = target.met(m["value"])
-        if met is None:
-            detail = m.get("note") or "not measured"
-        elif met:
-            detail = m.get("note", "")
-        else:
-            detail = f"measured {target.show(m['value'])}, target {target.goal()}"
-            if m.get("note"):
-                detail += f"; {m['note']}"
+        detail = m.get("note") or ("" if met is not None else "not measured")
         rows.append({"key": target.key, "what": target.what, "target": target.goal(),
                      "measured": m["value"], "shown": target.show(m["value"]),
                      "at": m.get("at", ""), "met": met, "note": m.get("note", ""),

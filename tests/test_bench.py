@@ -61,6 +61,7 @@ def test_quick_run_measures_matcalc_everywhere(quick_run):
     assert groups["symbolic"]["metrics"]["median_time"]["value"] > 0
     assert groups["depth"]["metrics"]["trace.time_at_max"]["value"] > 0
     assert groups["startup"]["metrics"]["cli_ratio"]["value"] > 0
+    assert set(groups["evaluation"]["cases"]) == {"chain", "logistic_hess"}
     for case in groups["evaluation"]["cases"].values():
         checks = {name: c["check"] for name, c in case["contenders"].items()}
         assert checks["matcalc generated NumPy"] == "ok", checks
