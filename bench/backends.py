@@ -42,6 +42,10 @@ class Backend:
     def column(self, v):
         return v[:, None]
 
+    def matvec(self, m, v):
+        """``m @ v``, in the form this framework's autodiff handles best."""
+        return m @ v
+
     # -- plumbing --
     def convert(self, values: dict) -> dict:
         return dict(values)
@@ -99,6 +103,11 @@ class TorchBackend(Backend):
 
     def softplus(self, a):
         return self.m.nn.functional.softplus(a)
+
+    def matvec(self, m, v):
+        # torch.func batches a vector-matrix product 10-15 times faster than a
+        # matrix-vector one (jax.grad is the other way round: it pays for m.T)
+        return v @ m.T
 
     def sigmoid(self, a):
         return self.m.sigmoid(a)
