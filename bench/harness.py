@@ -275,7 +275,20 @@ def load_peer(name: str, config: Config):
     if name == "jax":
         # the same arithmetic as NumPy and PyTorch here: float64
         module.config.update("jax_enable_x64", True)
+    if name == "torch" and os.environ.get("BENCH_THREADS"):
+        module.set_num_threads(int(os.environ["BENCH_THREADS"]))
     return module
+
+
+def limit_threads(n: int) -> None:
+    """Run BLAS, OpenMP, PyTorch and XLA with ``n`` threads, here and in every worker.
+    Must run before NumPy, JAX or PyTorch is imported."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    os.environ["BENCH_THREADS"] = str(n)
+    if n == 1:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false").strip()
 
 
 def peer_info() -> dict:
@@ -393,7 +406,8 @@ def machine_info() -> dict:
         "peers": peer_info(),
         "git": {"commit": commit, "dirty": bool(dirty) if dirty is not None else None},
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                   "MKL_NUM_THREADS", "XLA_FLAGS")
+                                                   "MKL_NUM_THREADS", "XLA_FLAGS",
+                                                   "BENCH_THREADS")
                        if k in os.environ},
     }
 

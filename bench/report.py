@@ -69,6 +69,9 @@ def machine_lines(results: dict) -> list[str]:
         f"Python {m['python']}; " + ", ".join(f"{k} {v[k]}" for k in v if v[k]),
         f"BLAS: {blas_text}",
     ]
+    if m.get("thread_env"):
+        lines.append("Thread settings: " + ", ".join(f"{k}={v}" for k, v in
+                                                     m["thread_env"].items()))
     if "torch" in peers:
         lines.append(f"PyTorch: {peers['torch']['threads']} threads; "
                      + "; ".join(peers["torch"]["blas"]))
@@ -119,7 +122,7 @@ def render_markdown(results: dict, notes: str | None = None) -> str:
         "",
         "```",
         'pip install -e ".[bench]"     # the peers: SymPy, JAX, PyTorch',
-        "python bench/run.py --json docs/benchmarks.json --markdown docs/benchmarks.md",
+        results["command"],
         "```",
         "",
         "On the development machine, install PyTorch first with `pip install "
@@ -132,9 +135,12 @@ def render_markdown(results: dict, notes: str | None = None) -> str:
         "with a message. `python bench/run.py --quick` runs every group at tiny sizes "
         "(the test suite does this, so the benchmark cannot rot); its figures mean nothing.",
         "",
+        "`--threads 1` runs BLAS, PyTorch and XLA on one thread each. On a shared machine "
+        "that keeps the ratios steady; without it each library takes every core, and the "
+        "figures swing with whatever else runs.",
+        "",
         f"This page: {'quick' if results['quick'] else 'full'} run of "
-        f"{results['started']}, {results['duration_s'] / 60:.1f} minutes; "
-        f"command `{results['command']}`.",
+        f"{results['started']}, {results['duration_s'] / 60:.1f} minutes.",
         "",
         "## Machine",
         "",

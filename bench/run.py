@@ -42,8 +42,13 @@ def run(argv: list[str] | None = None) -> dict:
                         help="(re)write the Markdown report, e.g. docs/benchmarks.md")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds one depth case may take (default 60)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="threads for BLAS, PyTorch and XLA (default: each library's "
+                             "own choice); 1 gives steadier ratios on a busy machine")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
+    if args.threads:
+        harness.limit_threads(args.threads)
     config = harness.Config(quick=args.quick, timeout=args.timeout, verbose=not args.quiet)
     started = datetime.datetime.now().astimezone()
     load_at_start = _load_average()
