@@ -4,6 +4,7 @@
     python bench/run.py --quick                  # tiny sizes: a smoke run (seconds)
     python bench/run.py --only depth --only startup
     python bench/run.py --json out.json --markdown docs/benchmarks.md
+    python bench/run.py --threads 1              # one thread per library: steadier ratios
 
 Prints the tables and the targets (met / not met, with the measured figure); writes
 JSON with the machine, the versions, the BLAS and every figure.  The peers (SymPy,
