@@ -7,14 +7,14 @@
 from .errors import (MatcalcError, ParseError, ShapeError, NotDifferentiableError,
                      EvaluationError, LimitError, InternalError)
 from .limits import LIMITS
-from .api import (Result, Results, ZeroDerivativeWarning, diff, from_sympy, gradient,
-                  hessian, inspect, jacobian, parse, to_sympy)
+from .api import (Result, Results, ZeroDerivativeWarning, clear_caches, diff, from_sympy,
+                  gradient, hessian, inspect, jacobian, parse, to_sympy)
 from ._version import __version__
 
 __all__ = [
     "diff", "gradient", "jacobian", "hessian", "parse", "inspect", "to_sympy", "from_sympy",
     "Result", "Results",
-    "LIMITS", "MatcalcError", "ParseError", "ShapeError", "NotDifferentiableError",
+    "LIMITS", "clear_caches", "MatcalcError", "ParseError", "ShapeError", "NotDifferentiableError",
     "EvaluationError", "LimitError", "InternalError", "ZeroDerivativeWarning",
     "__version__",
 ]

@@ -285,6 +285,11 @@ def _expand_if_shorter(n: Expr) -> Expr:
     terms = expand_terms(n)
     if len(terms) <= 1 or len(terms) > MAX_EXPANSION:
         return n
+    # multiplied out, a product only gets shorter when some of its terms combine or
+    # cancel (refactoring alone is factor_sum's job on the unexpanded sum)
+    bases = {E.split_coef(t)[1] for t in terms}
+    if len(bases) == len(terms) and not any(E.is_zero(t) for t in terms):
+        return n
     expanded = factor_sum(add(*terms))
     # a one-token saving is not worth losing the factored, readable form
     return expanded if expanded.cost < n.cost - 1 else n
