@@ -18,8 +18,10 @@ import numpy as np
 
 
 def sigmoid(a):
-    """1/(1+exp(-a)), without overflow for large |a|."""
-    return np.exp(-np.logaddexp(0.0, -a))
+    """1/(1+exp(-a)): accurate for all a (for a << 0, 1/(1 + huge) is exp(a) to the last
+    bits), and exp(-a) = inf far below gives the limit 0 without a warning."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-a))
 
 
 def softplus(a):

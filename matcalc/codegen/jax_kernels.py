@@ -21,3 +21,7 @@ def logdet(a, axis=0):
 
 def erf(a):
     return _jax.lax.erf(a)
+
+
+def sigmoid(a):
+    return _jax.nn.sigmoid(a)

@@ -310,8 +310,8 @@ class Printer:
                                (bool(f_part), bool(x_part))]
         (p, q), (m, n) = f_shape, x_shape
         sizes = ", ".join(self.size(d) for d in (p, q, m, n))
-        return f"{self.need('_unvec')}({code}, ({sizes}), " \
-               f"({', '.join(self.size(d) for d in dims)},))"
+        shape = ", ".join(self.size(d) for d in dims)
+        return f"{self.need('_unvec')}({code}, ({sizes}), ({shape}))"
 
     # the module ----------------------------------------------------------------------
     def body(self) -> list[str]:
@@ -409,11 +409,14 @@ class Printer:
     def module(self) -> str:
         function = self.function()
         check = self.check_function() if self.check else ""
-        parts = [self.module_docstring(), "\n".join(self.module_imports()) + "\n"]
         helpers = self.helper_sources()
+        kernels = self.kernel_sources()
+        imports = self.module_imports()
+        if any("_math." in k for k in kernels):
+            imports.insert(0, "import math as _math")
+        parts = [self.module_docstring(), "\n".join(imports) + "\n"]
         if helpers:
             parts.append("\n\n".join(helpers))
-        kernels = self.kernel_sources()
         if kernels:
             parts.append("\n\n".join(kernels))
         parts.append(function)
@@ -500,8 +503,9 @@ class Printer:
         wrt = ", ".join(v.name for v in p.wrt)
         if p.second is not None:
             wrt += f" and {p.second.name}"
-        lines = [f"Value of L = {p.function.text()} and its {self.what()} with respect "
-                 f"to {wrt}.", ""]
+        name = "F" if p.kind == "jacobian" else "L"
+        lines = [f"Value of {name} = {p.function.text()} and its {self.what()} with "
+                 f"respect to {wrt}.", ""]
         shown = str(p.result) if len(p.results) > 1 else f"{p.result.lhs()} = {p.result}"
         lines += ["    " + line for line in shown.split("\n")]
         lines += ["", "Arguments (symbolic sizes are read from the arguments and must agree):"]
