@@ -110,7 +110,7 @@ def _symmetry_error(name, gap, scale, tolerance):
     return _NotSymmetricError(
         f"{name} is declared symmetric, but {name} - {name}.T has an entry of size "
         f"{gap:.3g} (the tolerance is {tolerance:.1g} times the largest entry, "
-        f"{scale:.3g}); pass (A + A.T)/2 to use its symmetric part")
+        f"{scale:.3g}); pass ({name} + {name}.T)/2 to use its symmetric part")
 
 
 def _singular_error(what):
