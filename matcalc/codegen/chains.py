@@ -69,10 +69,6 @@ class Operand:
     what: str = ""
 
 
-def product_size(rows, cols) -> int:
-    return estimate(rows) * estimate(cols)
-
-
 class ChainPlanner:
     def __init__(self, planner):
         self.p = planner

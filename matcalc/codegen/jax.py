@@ -104,5 +104,15 @@ class JaxPrinter(Printer):
 
 
 def jax_code(result, function_name: str = "f", check: bool = False) -> str:
-    """Source of a JAX module with ``function_name(...)`` (``jax.jit``-compatible)."""
+    r"""Source of a JAX module with ``function_name(...)`` (``jax.jit``-compatible).
+
+    >>> import matcalc
+    >>> print(jax_code(matcalc.diff("sum(exp(A*x))", "x")).split("_sizes)\n")[-1])
+        _t1 = A @ x
+        _t2 = _jnp.exp(_t1)
+        _t3 = _k_sum(_t2, 0)
+        _t4 = A.T @ _t2
+        return _t3[0, 0], _t4[:, 0]
+    <BLANKLINE>
+    """
     return JaxPrinter(Problem(result), function_name, check).module()

@@ -124,5 +124,15 @@ class TorchPrinter(Printer):
 
 
 def torch_code(result, function_name: str = "f", check: bool = False) -> str:
-    """Source of a PyTorch module with ``function_name(...)``."""
+    r"""Source of a PyTorch module with ``function_name(...)``.
+
+    >>> import matcalc
+    >>> print(torch_code(matcalc.diff("sum(exp(A*x))", "x")).split("_sizes)\n")[-1])
+        _t1 = A @ x
+        _t2 = _torch.exp(_t1)
+        _t3 = _k_sum(_t2, 0)
+        _t4 = A.T @ _t2
+        return _t3[0, 0], _t4[:, 0]
+    <BLANKLINE>
+    """
     return TorchPrinter(Problem(result), function_name, check).module()
