@@ -131,12 +131,12 @@ class Evaluator:
         from .codegen.plan import build_plan
         if e in self.memo:
             return self.memo[e]
+        plan = build_plan((e,))
         # bind every variable first so that sizes are known before constants need them
-        for n in E.walk(e):
-            if isinstance(n, E.Var):
-                self.bind(n)
+        for var in plan.variables:
+            self.bind(var)
         with np.errstate(all="ignore"):
-            (out,) = execute(build_plan((e,)), self, self.memo)
+            (out,) = execute(plan, self, self.memo)
         out = np.asarray(out, dtype=float)
         if not out.flags.writeable:          # a broadcast view
             out = out.copy()

@@ -89,18 +89,22 @@ def execute(plan, env, memo: dict) -> list:
     (``abstract(node, u)``) and the error for a singular matrix (``singular(what)``);
     ``memo`` holds node values from earlier runs and receives the new ones."""
     steps = plan.steps
-    live = plan.live(lambda s: s.node is not None and s.node in memo)
+    if any(s.node in memo for s in plan.remembered):
+        live = plan.live(lambda s: s.node is not None and s.node in memo)
+    else:
+        live = plan.needed
     values: dict = {}
     for i, step in enumerate(steps):
         if not live[i]:
             continue
-        if step.node is not None and step.node in memo:
-            values[i] = memo[step.node]
+        node = step.node
+        if node is not None and node in memo:
+            values[i] = memo[node]
             continue
         out = run(step, [values[j] for j in step.inputs], env, steps)
         values[i] = out
-        if step.node is not None and step.full:
-            memo[step.node] = out
+        if node is not None and step.full:
+            memo[node] = out
     return [values[s] for s in plan.outputs]
 
 

@@ -83,6 +83,16 @@ class Plan:
     steps: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
 
+    def finish(self) -> "Plan":
+        """Record what every run needs: the live steps, the variables read, and the
+        steps whose values are worth remembering between runs."""
+        self.needed = self.live()
+        self.variables = [s.params[1] for i, s in enumerate(self.steps)
+                          if self.needed[i] and s.op == "param"]
+        self.remembered = [s for i, s in enumerate(self.steps)
+                           if self.needed[i] and s.node is not None and s.full]
+        return self
+
     def live(self, done=lambda step: False) -> list[bool]:
         """Which steps the outputs need (a step for which ``done`` holds needs nothing)."""
         need = [False] * len(self.steps)
@@ -350,7 +360,7 @@ class Planner:
 @functools.lru_cache(maxsize=512)
 def build_plan(outputs: tuple) -> Plan:
     """The plan computing ``outputs`` (expressions), each returned at its full shape."""
-    return Planner(tuple(outputs)).plan
+    return Planner(tuple(outputs)).plan.finish()
 
 
 def dims_needed(plan: Plan) -> set:

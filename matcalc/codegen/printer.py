@@ -20,6 +20,7 @@ import builtins
 import inspect
 import keyword
 import re
+import textwrap
 
 from .. import expr as E
 from ..dims import dim_factors
@@ -530,7 +531,8 @@ class Printer:
                              f"shape({by.name}), entry [i.., k..] = dF[i..]/d{by.name}[k..]"
                              + (f" with F = dL/d{v.name}" if p.kind == "hessian" else ""))
         lines += ["", self.backend_note()]
-        text = "\n".join(lines).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+        text = "\n".join(wrap(line) for line in lines)
+        text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
         body = "\n".join(("    " + line).rstrip() for line in text.split("\n"))
         return f'    """{body.lstrip()}\n    """'
 
@@ -541,6 +543,17 @@ class Printer:
     def check_function(self) -> str:
         from .check import check_function
         return check_function(self)
+
+
+def wrap(line: str, width: int = 84) -> str:
+    """A docstring line wrapped, continuation lines indented under its text."""
+    indent = len(line) - len(line.lstrip())
+    if len(line) <= width or " = " in line.lstrip()[:12]:     # formulas stay whole
+        return line
+    more = indent + (4 if line.lstrip()[:1] != "" and indent else 0)
+    return textwrap.fill(line.strip(), width, initial_indent=" " * indent,
+                         subsequent_indent=" " * more, break_on_hyphens=False,
+                         break_long_words=False)
 
 
 def ascii_text(text: str) -> str:
