@@ -169,7 +169,7 @@ def mlp_loss(W1, b1, W2, x, y):
 @pytest.mark.parametrize("name", BACKENDS)
 def test_the_two_layer_mlp_gives_the_value_and_three_gradients(name, tmp_path):
     backend(name)
-    module = generated(matcalc.diff(MLP, ["W1", "b1", "W2"]), name, tmp_path)
+    module = generated(matcalc.diff(MLP, ["W1", "b1", "W2"]), name, tmp_path, check=True)
     rng = np.random.default_rng(3)
     W1, b1, W2 = rng.standard_normal((4, 3)), rng.standard_normal(4), \
         rng.standard_normal((2, 4))
@@ -183,9 +183,24 @@ def test_the_two_layer_mlp_gives_the_value_and_three_gradients(name, tmp_path):
             (gb1, central_differences(lambda a: mlp_loss(W1, a, W2, x, y), b1)),
             (gW2, central_differences(lambda a: mlp_loss(W1, b1, a, x, y), W2))]:
         assert got.shape == expected.shape and np.allclose(numbers(got), expected, atol=1e-6)
+    assert module.check_f(W1=W1, W2=W2, b1=b1, x=x, y=y) < 1e-6     # all three gradients
     with pytest.raises(ValueError, match=r"x must be a vector of length k \(here k = 3 "
                                          r"from W1\), got an array of shape \(10, 3\)"):
         module.f(W1=W1, W2=W2, b1=b1, x=np.ones((10, 3)), y=y)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("text, x, y", [("x'*A*y + sum(exp(x.*y))", "x", "y"),
+                                        ("tr(X*A*Y') + sum(exp(X))", "X", "Y")])
+def test_mixed_hessians(name, text, x, y, tmp_path):
+    r = matcalc.hessian(text, x, y)
+    module = generated(r, name, tmp_path, check=True)
+    (p,) = draw_points(r.function, dict(r.variables), r.functions,
+                       np.random.default_rng(7), 1)
+    args = {k: p.values[k] for k in inspect.signature(module.f).parameters}
+    value, H = module.f(**args)
+    assert np.allclose(numbers(H), r.evaluate(p.values))
+    assert module.check_f(**args) < 1e-6         # second differences in x and y
 
 
 def test_several_variables_come_back_in_the_order_given(tmp_path):
