@@ -17,6 +17,7 @@ user text is ever evaluated.
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 import keyword
 import re
@@ -48,6 +49,7 @@ def python_name(name: str, taken=frozenset()) -> str:
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def source_of(obj, rename: str | None = None) -> str:
     """The source of a function, optionally under another name, or of an error class
     (written from its name, base and docstring: ``inspect`` would parse its module)."""
