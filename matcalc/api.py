@@ -48,7 +48,38 @@ def kind_of(e: E.Expr) -> str:
     return "vector" if e.shape[1] == 1 else "matrix"
 
 
-class Result:
+class GeneratedCode:
+    """The code generators of a :class:`Result` and of :class:`Results` (SPEC §4):
+    one self-contained function returning the value and the derivative(s)."""
+
+    @guarded
+    def numpy_code(self, function_name: str = "f", check: bool = False) -> str:
+        """Source of a NumPy module whose ``function_name(...)`` returns the value and
+        the derivative(s), checking its arguments; with ``check``, also
+        ``check_<function_name>(...)``, which compares them with finite differences."""
+        from .codegen import generate
+        return generate(self, "numpy", function_name, check)
+
+    @guarded
+    def jax_code(self, function_name: str = "f", check: bool = False) -> str:
+        """Source of the same function for JAX (``jax.jit``-compatible)."""
+        from .codegen import generate
+        return generate(self, "jax", function_name, check)
+
+    @guarded
+    def torch_code(self, function_name: str = "f", check: bool = False) -> str:
+        """Source of the same function for PyTorch (plain tensors, any device)."""
+        from .codegen import generate
+        return generate(self, "torch", function_name, check)
+
+    @guarded
+    def build_function(self, backend: str = "numpy", function_name: str = "f"):
+        """The generated function itself (``backend``: numpy, jax or torch)."""
+        from .codegen import build_function
+        return build_function(self, backend, function_name)
+
+
+class Result(GeneratedCode):
     """A derivative with everything known about it.
 
     ``expr`` is the derivative as an expression (``str(r.expr)`` is flat and parses
@@ -189,12 +220,6 @@ class Result:
         """Shape of what was differentiated: the gradient for a Hessian."""
         return self.variable.shape if self.kind == "hessian" else self.function.shape
 
-    @guarded
-    def numpy_code(self, function_name: str = "f") -> str:
-        """Python source of a NumPy function returning ``(value, derivative)``."""
-        from .codegen import numpy_code
-        return numpy_code(self, function_name)
-
     # output -------------------------------------------------------------------
     def to_json(self, check=None) -> dict:
         """The result as JSON (the shape of ``--format json``)."""
@@ -228,9 +253,10 @@ def _latex_name(name: str) -> str:
     return latex_name(name)
 
 
-class Results:
+class Results(GeneratedCode):
     """The gradients of one expression with respect to several variables, computed in
-    one reverse sweep and printed with their shared pieces named once."""
+    one reverse sweep and printed with their shared pieces named once; the generated
+    code returns the value and every gradient, in the order given."""
 
     def __init__(self, results: list[Result]):
         from .human import HumanForm

@@ -1,10 +1,14 @@
 """NumPy kernels of the built-in functions: the one place where their numbers are made.
 
-``evaluate``, the checker and the generated NumPy code all use these functions (the
-code generator copies their source into the generated module).  Every kernel takes
-2-D arrays (vectors are columns, scalars 1×1) and returns a 2-D array; reductions take
-the axis of the language (0: all entries, 1: down each column, 2: along each row).
-Each kernel is self-contained, using only ``np`` and ``math``.
+``evaluate``, the checker and the generated code all use these functions: the code
+generators copy the source of the kernels a function uses into the generated module,
+with ``np`` spelled ``_jnp`` for JAX (a kernel that cannot run under ``jax.jit`` has a
+variant in :mod:`matcalc.codegen.jax_kernels`; PyTorch has its own in
+:mod:`matcalc.codegen.torch_kernels`).  Every kernel takes 2-D arrays (vectors are
+columns, scalars 1×1) and returns a 2-D array; reductions take the axis of the language
+(0: all entries, 1: down each column, 2: along each row).  Each kernel is
+self-contained, using only ``np``, ``math`` and the helpers here whose names start with
+an underscore, and none loops over entries in Python.
 """
 from __future__ import annotations
 
@@ -14,8 +18,10 @@ import numpy as np
 
 
 def sigmoid(a):
-    """1/(1+exp(-a)), without overflow for large |a|."""
-    return np.exp(-np.logaddexp(0.0, -a))
+    """1/(1+exp(-a)): accurate for all a (for a << 0, 1/(1 + huge) is exp(a) to the last
+    bits), and exp(-a) = inf far below gives the limit 0 without a warning."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-a))
 
 
 def softplus(a):
@@ -27,12 +33,30 @@ def relu(a):
     return np.maximum(a, 0.0)
 
 
-_ERF = np.frompyfunc(math.erf, 1, 1)
+#: the values of the language's named constants
+CONSTANTS = {"pi": math.pi}
 
 
 def erf(a):
-    """The error function, entry by entry (math.erf: exact to the last bit)."""
-    return _ERF(a).astype(np.asarray(a).dtype if np.asarray(a).dtype.kind == "f" else float)
+    """The error function, entry by entry, to a few units in the last place: the series
+    erf(x) = 2/sqrt(pi)*exp(-x^2)*sum 2^n x^(2n+1)/(1*3*...*(2n+1)) (Abramowitz and
+    Stegun 7.1.6, all terms positive) below |x| = 2.5, and the continued fraction of
+    erfc (A&S 7.1.14) above; 40 and 32 terms are enough for float64."""
+    x = np.abs(a)
+    small = np.minimum(x, 2.5)
+    term = small
+    total = small
+    twice_square = 2.0 * small * small
+    for n in range(1, 40):
+        term = term * twice_square / (2 * n + 1)
+        total = total + term
+    series = 2.0 / math.sqrt(math.pi) * np.exp(-small * small) * total
+    big = np.maximum(x, 2.5)
+    fraction = big
+    for k in range(32, 0, -1):
+        fraction = big + 0.5 * k / fraction
+    tail = 1.0 - np.exp(-big * big) / (math.sqrt(math.pi) * fraction)
+    return np.sign(a) * np.where(x < 2.5, series, tail)
 
 
 def _numpy_axis(axis):
@@ -110,11 +134,9 @@ def norm2(a, axis=0):
 
 
 def commutation(m, n, dtype=float):
-    """K with K @ vec(A) = vec(A.T) for an m×n A (vec stacks columns): a permutation."""
-    k = np.zeros((m * n, m * n), dtype=dtype)
-    i, j = np.meshgrid(np.arange(m), np.arange(n), indexing="ij")
-    k[(j + i * n).reshape(-1), (i + j * m).reshape(-1)] = 1.0  # vec(A')[j+i*n] = A[i,j]
-    return k
+    """K with K @ vec(A) = vec(A.T) for an m×n A (vec stacks columns): the rows of the
+    identity, permuted (vec(A')[j+i*n] = A[i,j] = vec(A)[i+j*m])."""
+    return np.eye(m * n, dtype=dtype)[np.arange(m * n).reshape(n, m).T.reshape(-1)]
 
 
 def commute(v, m, n):

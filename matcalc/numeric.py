@@ -23,11 +23,9 @@ import numpy as np
 
 from . import expr as E
 from .errors import EvaluationError, LimitError, MatcalcError
-from .kernels import KERNELS, adjugate_matrix, commutation
+from .kernels import CONSTANTS  # noqa: F401  (the values of the named constants)
+from .kernels import adjugate_matrix
 from .limits import LIMITS
-
-#: the values of the language's named constants
-CONSTANTS = {"pi": math.pi}
 
 FD_STEP = 1e-6
 TOLERANCE = 1e-5
@@ -132,88 +130,60 @@ class Evaluator:
         return self.dims[d]
 
     def __call__(self, e: E.Expr) -> np.ndarray:
+        """The value of ``e`` (2-D), computed by the plan that the generated code
+        follows (:mod:`matcalc.codegen.plan`) with the same NumPy operations."""
+        from .codegen.numpy import execute
+        from .codegen.plan import build_plan
+        from .userfunctions import expand
+        if e in self.memo:
+            return self.memo[e]
+        root = e
+        e = expand(e)  # user-defined functions: their bodies
+        self._adjugates(e)
+        plan = build_plan((e,))
         # bind every variable first so that sizes are known before constants need them
-        for n in E.walk(e):
-            if isinstance(n, E.Var):
-                self.bind(n)
-        stack = [(e, False)]
-        memo = self.memo
-        while stack:
-            n, done = stack.pop()
-            if n in memo:
-                continue
-            if not done:
-                stack.append((n, True))
-                stack.extend((c, False) for c in operands(n) if c not in memo)
-                continue
-            with np.errstate(all="ignore"):
-                memo[n] = self._eval(n, [memo[c] for c in operands(n)])
-        return memo[e]
+        for var in plan.variables:
+            self.bind(var)
+        with np.errstate(all="ignore"):
+            (out,) = execute(plan, self, self.memo)
+        out = np.asarray(out, dtype=float)
+        if not out.flags.writeable:          # a broadcast view
+            out = out.copy()
+        self.memo[e] = self.memo[root] = out
+        return out
 
-    def _eval(self, n: E.Expr, args: list) -> np.ndarray:
-        if isinstance(n, E.Var):
-            return self.bind(n)
-        if isinstance(n, E.Num):
-            return np.array([[_float(n.value)]])
-        if isinstance(n, E.Fill):
-            return np.full((self.size(n.shape[0]), self.size(n.shape[1])), _float(n.value))
-        if isinstance(n, E.Eye):
-            return np.eye(self.size(n.shape[0]))
-        if isinstance(n, E.Add):
-            out = args[0]
-            for a in args[1:]:
-                out = out + a
-            return out
-        if isinstance(n, E.Mul):
-            adjugate = adjugate_form(n)
-            chain, k = n.chain, len(n.scalars)
-            if adjugate is not None:  # det(A)*inv(A) = adj(A)
-                det, i = adjugate
-                k -= 1
-                args = list(args)
-                value = adjugate_matrix(args[k + i])
-                args[k + i] = value.T if isinstance(chain[i], E.Transpose) else value
-                chain = chain[:i] + (det.arg,) + chain[i + 1:]
-            s = _float(n.coef)
-            for a in args[:k]:
-                s = s * a[0, 0]
-            if not chain:
-                return np.array([[s]])
-            return s * _chain_product(chain, args[k:])
-        if isinstance(n, E.Hadamard):
-            out = args[0]
-            for a in args[1:]:
-                out = out * a
-            return out
-        if isinstance(n, (E.Pow, E.ElemPow)):
-            return np.power(args[0], args[1][0, 0])
-        if isinstance(n, E.MatPow):
-            return np.linalg.matrix_power(args[0], n.k)
-        if isinstance(n, E.Transpose):
-            return args[0].T
-        if isinstance(n, E.Call) and n.spec.expand is not None:
-            return self(n.spec.expand(n.arg))  # a user-defined function: its body
-        if isinstance(n, E.Call):
-            kernel = KERNELS[n.spec.kernel]
-            if n.spec.elementwise:
-                return kernel(args[0])
-            try:
-                return kernel(args[0], n.axis)
-            except np.linalg.LinAlgError:
-                raise EvaluationError(f"{n.arg} is singular at this point") from None
-        if isinstance(n, E.Size):
-            return np.array([[float(self.size(n.dim))]])
-        if isinstance(n, E.Constant):
-            return np.array([[CONSTANTS[n.name]]])
-        if isinstance(n, E.Abstract):
-            return self._abstract(n, args[0])
-        if isinstance(n, E.Kron):
-            return np.kron(args[0], args[1])
-        if isinstance(n, E.Vec):
-            return args[0].reshape(-1, 1, order="F")
-        if isinstance(n, E.Commutation):
-            return commutation(self.size(n.m), self.size(n.n))
-        raise EvaluationError(f"cannot evaluate {n}")  # pragma: no cover
+    def _adjugates(self, e: E.Expr) -> None:
+        """det(A)*inv(A) is the adjugate of A, which exists where A is singular (the
+        gradient det(X)*inv(X)' of det(X) at a singular X): such products are computed
+        here, from the adjugate, before the plan runs (it takes them from the memo)."""
+        for n in E.postorder(e, lambda n: n not in self.memo):
+            form = adjugate_form(n)
+            if form is None:
+                continue
+            det, i = form
+            value = np.array([[_float(n.coef)]])
+            for f in n.scalars:
+                if f is not det:
+                    value = value * self(f)[0, 0]
+            factors = []
+            for j, f in enumerate(n.chain):
+                if j == i:
+                    adj = adjugate_matrix(self(det.arg))
+                    factors.append(adj.T if isinstance(f, E.Transpose) else adj)
+                else:
+                    factors.append(self(f))
+            product = factors[0] if len(factors) == 1 else np.linalg.multi_dot(factors)
+            self.memo[n] = value[0, 0] * product
+
+    # what the plan's executor asks of its environment
+    def param(self, var: E.Var) -> np.ndarray:
+        return self.bind(var)
+
+    def abstract(self, n: E.Abstract, u: np.ndarray) -> np.ndarray:
+        return self._abstract(n, np.asarray(u, dtype=float))
+
+    def singular(self, what: str) -> EvaluationError:
+        return EvaluationError(f"{what} is singular at this point")
 
     def _abstract(self, n: E.Abstract, u: np.ndarray) -> np.ndarray:
         if n.elementwise:
@@ -279,15 +249,9 @@ class Evaluator:
         return (apply(u + h) - 2 * apply(u) + apply(u - h)) / (h * h)
 
 
-def is_diagonal_factor(f: E.Expr) -> bool:
-    return isinstance(f, E.Call) and f.fn == "diag" and f.arg.shape[1] == 1 \
-        and not f.arg.is_scalar
-
-
 def adjugate_form(n: E.Expr):
-    """``(det(A), position of inv(A) in the chain)`` when the product ``n`` holds both:
-    det(A)*inv(A) is the adjugate of A, which exists where A is singular (the gradient
-    det(X)*inv(X)' of det(X) at a singular X).  None otherwise."""
+    """``(det(A), position of inv(A) in the chain)`` when the product ``n`` holds both
+    (det(A)*inv(A) is the adjugate of A), else None."""
     if not isinstance(n, E.Mul):
         return None
     for s in n.scalars:
@@ -297,57 +261,6 @@ def adjugate_form(n: E.Expr):
                 if isinstance(inner, E.Call) and inner.fn == "inv" and inner.arg == s.arg:
                     return s, i
     return None
-
-
-def operands(n: E.Expr) -> tuple:
-    """What evaluating ``n`` needs: in a product, diag(v) is applied as a scaling by v,
-    so v is evaluated and the n×n diagonal matrix never is; and det(A)*inv(A) needs A
-    only (it is the adjugate)."""
-    adjugate = adjugate_form(n)
-    if adjugate is not None:
-        det, i = adjugate
-        scalars = tuple(x for x in n.scalars if x is not det)
-        chain = list(n.chain)
-        chain[i] = det.arg
-        return scalars + tuple(f.arg if is_diagonal_factor(f) else f for f in chain)
-    if isinstance(n, E.Mul) and any(is_diagonal_factor(f) for f in n.chain):
-        return n.scalars + tuple(f.arg if is_diagonal_factor(f) else f for f in n.chain)
-    return n.children()
-
-
-def _chain_product(chain: tuple, values: list) -> np.ndarray:
-    """The product of a matrix chain: dense runs by multi_dot (best order), diagonal
-    factors as row or column scalings, so X'*diag(v)*X costs one matrix product."""
-    out = None
-    pending = None   # a diagonal waiting for the next dense run
-    run: list = []
-
-    def flush():
-        nonlocal out, pending, run
-        if not run:
-            return
-        block = run[0] if len(run) == 1 else np.linalg.multi_dot(run)
-        if pending is not None:
-            block = pending * block          # diag(v)*B scales the rows of B
-            pending = None
-        out = block if out is None else out @ block
-        run = []
-
-    for f, v in zip(chain, values):
-        if is_diagonal_factor(f):
-            flush()
-            if out is None:
-                pending = v if pending is None else pending * v
-            else:
-                out = out * v.T              # A*diag(v) scales the columns of A
-        else:
-            run.append(v)
-    flush()
-    if out is None:                          # the chain was diagonals only
-        out = np.diag(pending[:, 0])
-    elif pending is not None:
-        out = out * pending.T
-    return out
 
 
 def evaluate(e: E.Expr, values: dict, variables: dict | None = None):

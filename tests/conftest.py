@@ -18,9 +18,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_report_header(config):
-    """Say up front whether the web page's browser test can run here."""
+    """Say up front whether the web page's browser test and the tests of the generated
+    JAX and PyTorch code can run here."""
+    import importlib.util
     from pathlib import Path
     found = Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()
-    return ("web browser test: headless Chromium found" if found else
-            "web browser test: SKIPPED, /usr/bin/chromium or /usr/bin/chromedriver is "
-            "missing (apt-get install chromium chromium-driver)")
+    lines = ["web browser test: headless Chromium found" if found else
+             "web browser test: SKIPPED, /usr/bin/chromium or /usr/bin/chromedriver is "
+             "missing (apt-get install chromium chromium-driver)"]
+    for package, install in (("jax", '"jax[cpu]"'), ("torch", "torch")):
+        if importlib.util.find_spec(package) is not None:
+            lines.append(f"generated {package} code: tested")
+        else:
+            lines.append(f"generated {package} code: tests SKIPPED, {package} is not "
+                         f"installed (pip install {install})")
+    return lines
