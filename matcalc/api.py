@@ -73,10 +73,19 @@ class GeneratedCode:
         return generate(self, "torch", function_name, check)
 
     @guarded
-    def build_function(self, backend: str = "numpy", function_name: str = "f"):
-        """The generated function itself (``backend``: numpy, jax or torch)."""
+    def function(self, backend: str = "numpy", function_name: str = "f"):
+        """The generated function itself (``backend``: numpy, jax or torch), compiled
+        from matcalc's own generated source; it returns the value and the derivative(s).
+
+        >>> import numpy as np, matcalc
+        >>> f = matcalc.diff("x'*A*x", "x").function()
+        >>> f(np.eye(2), np.array([1.0, 2.0]))[1]
+        array([2., 4.])
+        """
         from .codegen import build_function
         return build_function(self, backend, function_name)
+
+    build_function = function
 
 
 class Result(GeneratedCode):
@@ -84,7 +93,9 @@ class Result(GeneratedCode):
 
     ``expr`` is the derivative as an expression (``str(r.expr)`` is flat and parses
     back); ``str(r)`` is the human form, with repeated pieces named once; ``steps`` the
-    derivation; ``latex()`` the LaTeX; ``evaluate`` and ``check`` give numbers.
+    derivation; ``latex()`` the LaTeX; ``evaluate`` and ``check`` give numbers;
+    ``differentiated`` is the expression that was differentiated, ``variable`` the
+    variable; ``function(backend)`` the generated function.
     """
 
     def __init__(self, kind: str, input: str, wrt: str, vars: dict, function: E.Expr,
@@ -95,7 +106,7 @@ class Result(GeneratedCode):
         self.input = input
         self.wrt = wrt
         self.vars = dict(vars or {})
-        self.function = function
+        self.differentiated = function
         self.variable = variable
         self.expr = expr
         self.variables = dict(variables)
@@ -140,7 +151,7 @@ class Result(GeneratedCode):
         if self.kind == "gradient":
             return rf"\frac{{\partial L}}{{\partial {x}}}" if latex else f"∂L/∂{x}"
         if self.kind == "jacobian":
-            if matrix_x or self.function.shape[1] != 1:
+            if matrix_x or self.differentiated.shape[1] != 1:
                 return (r"\frac{\partial \operatorname{vec} F}{\partial (\operatorname{vec} "
                         + x + r")^\top}") if latex else f"∂vec(F)/∂vec({x})'"
             return rf"\frac{{\partial F}}{{\partial {x}}}" if latex else f"∂F/∂{x}"
@@ -169,10 +180,10 @@ class Result(GeneratedCode):
     def _derive(self) -> list:
         from .steps import Step, gradient_steps, jacobian_steps
         if self.kind == "gradient":
-            return gradient_steps(self.function, [self.variable], [self.expr], simplify)
+            return gradient_steps(self.differentiated, [self.variable], [self.expr], simplify)
         if self.kind == "jacobian":
-            return jacobian_steps(self.function, self.variable, self.expr, simplify)
-        out = gradient_steps(self.function, [self.variable], [self.gradient], simplify)
+            return jacobian_steps(self.differentiated, self.variable, self.expr, simplify)
+        out = gradient_steps(self.differentiated, [self.variable], [self.gradient], simplify)
         by = self.second if self.second is not None else self.variable
         hessian = jacobian_steps(self.gradient, by, self.expr, simplify, lhs="G")
         out.append(Step("G", "∂L/∂" + self.variable.name, lhs_latex="G",
@@ -211,14 +222,14 @@ class Result(GeneratedCode):
     def check(self, points: int = 3, seed: int | None = 0):
         """Compare with central finite differences at random points in the domain."""
         from .numeric import check_derivative
-        return check_derivative(self.kind, self.function, self.expr, self.variable,
+        return check_derivative(self.kind, self.differentiated, self.expr, self.variable,
                                 self.variables, self.functions, points=points, seed=seed,
                                 gradient=self.gradient, second=self.second)
 
     @property
     def function_shape(self) -> tuple:
         """Shape of what was differentiated: the gradient for a Hessian."""
-        return self.variable.shape if self.kind == "hessian" else self.function.shape
+        return self.variable.shape if self.kind == "hessian" else self.differentiated.shape
 
     # output -------------------------------------------------------------------
     def to_json(self, check=None) -> dict:
@@ -324,7 +335,7 @@ class Results(GeneratedCode):
             from .steps import gradient_steps
             first = self.results[0]
             self._derivation = guarded(gradient_steps)(
-                first.function, [r.variable for r in self.results],
+                first.differentiated, [r.variable for r in self.results],
                 [r.expr for r in self.results], simplify)
         return self._derivation
 

@@ -30,7 +30,7 @@ def values_equal(result: matcalc.Result, other_text: str, symmetric: bool = Fals
     """Largest relative difference between ``result.expr`` and ``other_text`` (parsed with
     the result's declarations) at random points of the function's domain."""
     rng = np.random.default_rng(seed)
-    pts = draw_points(result.function, dict(result.variables), result.functions, rng,
+    pts = draw_points(result.differentiated, dict(result.variables), result.functions, rng,
                       points, extra_dims=dims_of(result.expr))
     worst = 0.0
     for p in pts:

@@ -31,7 +31,7 @@ def load(code: str, tmp_path, name="generated"):
 
 def point(r, seed=0):
     rng = np.random.default_rng(seed)
-    (p,) = draw_points(r.function, dict(r.variables), r.functions, rng, 1,
+    (p,) = draw_points(r.differentiated, dict(r.variables), r.functions, rng, 1,
                        extra_dims=dims_of(r.expr))
     return p
 
@@ -97,7 +97,7 @@ def test_plans_give_the_numbers_of_a_naive_evaluation(kind, text, wrt, decls, tm
     assert np.abs(got - expected).max() <= 1e-9 * scale
     assert np.allclose(np.asarray(derivative), r.evaluate(p.values), rtol=1e-12, atol=1e-12)
     assert np.allclose(np.asarray(value).reshape(-1),
-                       naive(r.function, p.values, p.sizes).reshape(-1), rtol=1e-9)
+                       naive(r.differentiated, p.values, p.sizes).reshape(-1), rtol=1e-9)
 
 
 # the rules of chains.py ------------------------------------------------------------
@@ -252,11 +252,11 @@ def test_only_the_helpers_needed_are_emitted():
 
 
 def test_the_docstring_names_the_expression_the_shapes_and_the_layout():
-    doc = matcalc.jacobian("A*X*B", "X").build_function().__doc__
+    doc = matcalc.jacobian("A*X*B", "X").function().__doc__
     assert "F = A*X*B" in doc and "kron(B', A)" in doc
     assert "X: matrix of shape (m, k)" in doc
     assert "shape (n, p, m, k) = shape(F) + shape(X)" in doc
-    doc = matcalc.diff("g(W*x+b)", "W").build_function().__doc__
+    doc = matcalc.diff("g(W*x+b)", "W").function().__doc__
     assert "shaped like W, a matrix of shape (n, m)" in doc and "g_grad: callable" in doc
 
 

@@ -83,7 +83,7 @@ def test_every_example(name, example, tmp_path):
                                           vars=example["vars"])
     module = generated(r, name, tmp_path, check=True)
     rng = np.random.default_rng(0)
-    (p,) = draw_points(r.function, dict(r.variables), r.functions, rng, 1,
+    (p,) = draw_points(r.differentiated, dict(r.variables), r.functions, rng, 1,
                        extra_dims=dims_of(r.expr))
     params = inspect.signature(module.f).parameters
     args = {k: v for k, v in p.values.items() if k in params}
@@ -195,7 +195,7 @@ def test_the_two_layer_mlp_gives_the_value_and_three_gradients(name, tmp_path):
 def test_mixed_hessians(name, text, x, y, tmp_path):
     r = matcalc.hessian(text, x, y)
     module = generated(r, name, tmp_path, check=True)
-    (p,) = draw_points(r.function, dict(r.variables), r.functions,
+    (p,) = draw_points(r.differentiated, dict(r.variables), r.functions,
                        np.random.default_rng(7), 1)
     args = {k: p.values[k] for k in inspect.signature(module.f).parameters}
     value, H = module.f(**args)
@@ -358,7 +358,7 @@ def test_the_check_helper_catches_a_wrong_derivative(name, tmp_path):
 @pytest.mark.parametrize("name", BACKENDS)
 def test_build_function(name):
     backend(name)
-    f = matcalc.diff("x'*A*x", "x").build_function(name)
+    f = matcalc.diff("x'*A*x", "x").function(name)
     value, gradient = f(np.array([[2.0, 1.0], [0.0, 3.0]]), np.array([1.0, 2.0]))
     assert np.isclose(float(value), 16.0) and np.allclose(numbers(gradient), [6.0, 13.0])
 
@@ -386,7 +386,7 @@ def test_every_kernel_computes_what_the_numpy_kernel_computes(name, tmp_path):
     backend(name)
     for i, text in enumerate(KERNEL_CASES):
         r = matcalc.diff(text, "X" if "X" in text else "x", vars={"X": "matrix(n,n)"})
-        (p,) = draw_points(r.function, dict(r.variables), r.functions,
+        (p,) = draw_points(r.differentiated, dict(r.variables), r.functions,
                            np.random.default_rng(i), 1)
         module = load(getattr(r, f"{name}_code")(), tmp_path, f"kernel{i}_{name}")
         args = {k: p.values[k] for k in inspect.signature(module.f).parameters}

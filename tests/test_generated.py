@@ -120,7 +120,7 @@ def second_opinion(r, seed: int, points: int = 3) -> float:
     try:
         rng = np.random.default_rng(seed)
         variables = dict(r.variables)
-        pts = draw_points(r.function, variables, r.functions, rng, points,
+        pts = draw_points(r.differentiated, variables, r.functions, rng, points,
                           extra_dims=dims_of(r.expr))
         worst = 0.0
         for p in pts:
@@ -131,7 +131,7 @@ def second_opinion(r, seed: int, points: int = 3) -> float:
             def f(x):
                 vals = dict(p.values)
                 vals[r.variable.name] = to_user(x, r.variable.shape)
-                return float(Evaluator(vals, variables, p.sizes)(r.function)[0, 0])
+                return float(Evaluator(vals, variables, p.sizes)(r.differentiated)[0, 0])
 
             scale = max(1.0, float(np.abs(x0).max()))
             for idx in np.ndindex(*x0.shape):
@@ -156,9 +156,9 @@ def second_opinion(r, seed: int, points: int = 3) -> float:
 def known_check_error(exc: MatcalcError, r) -> str | None:
     if "could not find points" not in str(exc):
         return None
-    kinks = [n.arg for n in E.walk(r.function)
+    kinks = [n.arg for n in E.walk(r.differentiated)
              if isinstance(n, E.Call) and n.fn in ("abs", "sign", "relu", "norm1")]
-    norms = [n.arg for n in E.walk(r.function) if isinstance(n, E.Call) and n.fn == "norm2"]
+    norms = [n.arg for n in E.walk(r.differentiated) if isinstance(n, E.Call) and n.fn == "norm2"]
     values = sample_values(r, kinks + norms)
     if values is None:
         return None
@@ -172,7 +172,7 @@ def known_check_error(exc: MatcalcError, r) -> str | None:
 def sample_values(r, exprs) -> list | None:
     """Values of ``exprs`` at one random point (None if they cannot be evaluated)."""
     rng = np.random.default_rng(1)
-    sizes = {d: i + 2 for i, d in enumerate(dims_of(r.function, *r.variables.values()))}
+    sizes = {d: i + 2 for i, d in enumerate(dims_of(r.differentiated, *r.variables.values()))}
     values = {}
     for name, v in r.variables.items():
         shape = tuple(sizes.get(d, d) for d in v.shape)

@@ -91,7 +91,7 @@ def test_hessian_is_one_symmetric_expression(expression, wrt, decls, form):
     # one closed form: no per-entry loop, and symmetric as a matrix
     rng = np.random.default_rng(3)
     from matcalc.numeric import draw_points, Evaluator, dims_of
-    (p,) = draw_points(r.function, dict(r.variables), r.functions, rng, 1,
+    (p,) = draw_points(r.differentiated, dict(r.variables), r.functions, rng, 1,
                        extra_dims=dims_of(r.expr))
     H = Evaluator(p.values, r.variables, p.sizes)(r.expr)
     assert np.allclose(H, H.T, atol=1e-9)

@@ -19,7 +19,7 @@ as a permutation, all-ones factors as sums and broadcasts.
 
 >>> import matcalc
 >>> r = matcalc.diff("x'*A*x", "x")
->>> print(build_plan((r.function, r.expr)).describe())
+>>> print(build_plan((r.differentiated, r.expr)).describe())
 s0 = param(x)
 s1 = transpose s0
 s2 = param(A)

@@ -89,11 +89,11 @@ class Problem:
         self.result = result
         self.results = results
         self.kind = first.kind
-        self.function = first.function
+        self.function = first.differentiated
         self.derivatives = [r.expr for r in results]
         self.wrt = [r.variable for r in results]
         self.second = first.second
-        variables = dict(E.free_vars(first.function))
+        variables = dict(E.free_vars(first.differentiated))
         for e in self.derivatives:
             variables.update(E.free_vars(e))
         for v in self.wrt + ([self.second] if self.second is not None else []):
