@@ -37,6 +37,11 @@ def num(v) -> Num:
     return Num(_number(v))
 
 
+def size(d) -> Expr:
+    """A size as a number: ``dim(n)``, or the number itself when it is known (3)."""
+    return num(d) if isinstance(d, int) else Size(d)
+
+
 ZERO = Num(Fraction(0))
 ONE = Num(Fraction(1))
 
@@ -219,7 +224,7 @@ def _merge_chain(chain: list) -> list | None:
                 continue
             if _is_ones(prev) and _is_ones(f):
                 # vector(1)'*vector(1) -> n, vector(1)*vector(1)' -> matrix(1)
-                out[-1] = mul(Size(prev.shape[1]), fill(1, (prev.shape[0], f.shape[1])))
+                out[-1] = mul(size(prev.shape[1]), fill(1, (prev.shape[0], f.shape[1])))
                 continue
             if _is_ones(f) and f.shape[1] == 1:
                 out[-1] = call("sum", prev, 2)  # A*vector(1) -> sum(A, 2)

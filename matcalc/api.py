@@ -6,6 +6,7 @@ subclass; no other exception type escapes for any input string.
 from __future__ import annotations
 
 import functools
+import inspect as _inspect
 import re
 import warnings
 
@@ -18,8 +19,14 @@ from .simplify import simplify
 
 def guarded(fn):
     """Let only ``MatcalcError`` out: a deep input or an engine bug becomes one too."""
+    signature = _inspect.signature(fn)
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:  # a wrong call is the caller's TypeError
+            raise TypeError(f"{fn.__name__}() {exc}") from None
         try:
             return fn(*args, **kwargs)
         except MatcalcError:
@@ -101,7 +108,7 @@ class Result(GeneratedCode):
     def __init__(self, kind: str, input: str, wrt: str, vars: dict, function: E.Expr,
                  variable: E.Var, expr: E.Expr, variables: dict, functions: dict,
                  gradient: E.Expr | None = None, second: E.Var | None = None,
-                 human=None, definitions: dict | None = None):
+                 human=None, definitions: dict | None = None, where: dict | None = None):
         self.kind = kind
         self.input = input
         self.wrt = wrt
@@ -116,6 +123,7 @@ class Result(GeneratedCode):
         self._human = human
         self._derivation = None
         self.definitions = dict(definitions or {})  # user-defined functions, name -> body
+        self.where = dict(where or {})  # the input's where-names, name -> Expr
 
     # pickling: the lazily computed parts are left out and recomputed on demand
     def __getstate__(self):
@@ -131,8 +139,7 @@ class Result(GeneratedCode):
     def human(self):
         """The :class:`matcalc.human.HumanForm` that prints this result."""
         if self._human is None:
-            from .human import HumanForm
-            self._human = HumanForm.of([self.expr])
+            self._human = human_form([self])
         return self._human
 
     def __str__(self) -> str:
@@ -264,15 +271,25 @@ def _latex_name(name: str) -> str:
     return latex_name(name)
 
 
+def human_form(results: list[Result]):
+    """The human form of ``results``: the names the user gave or declared are not
+    taken for other pieces, and a piece the input named with ``where`` keeps its name."""
+    from .human import HumanForm, taken_names
+    r = results[0]
+    user = set(r.vars) | set(r.variables) | set(r.functions) | set(r.definitions)
+    roots = [x.expr for x in results]
+    taken = taken_names(*roots, also=user)
+    return HumanForm.of(roots, taken, preferred={e: name for name, e in r.where.items()})
+
+
 class Results(GeneratedCode):
     """The gradients of one expression with respect to several variables, computed in
     one reverse sweep and printed with their shared pieces named once; the generated
     code returns the value and every gradient, in the order given."""
 
     def __init__(self, results: list[Result]):
-        from .human import HumanForm
         self.results = list(results)
-        self.human = HumanForm.of([r.expr for r in results])
+        self.human = human_form(self.results)
         for r in self.results:
             r._human = self.human
         self._derivation = None
@@ -296,36 +313,27 @@ class Results(GeneratedCode):
         return [r.wrt for r in self.results]
 
     def __str__(self) -> str:
-        lines = [f"{r.lhs()} = {self.human.body_text(r.expr)}" for r in self.results]
-        used = self._definitions()
-        if used:
-            lines.append(f"  where {self.human.definitions_text(used)}")
+        bodies, definitions = self.human.lines([r.expr for r in self.results])
+        lines = [f"{r.lhs()} = {body}" for r, body in zip(self.results, bodies)]
+        if definitions:
+            lines.append(f"  where {definitions}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         return f"<matcalc.Results {', '.join(self.wrt)}>"
 
-    def _definitions(self) -> list:
-        needed = set()
-        for r in self.results:
-            needed.update(p for _, p in self.human.used_by(r.expr))
-        return [(n, p) for n, p in self.human.definitions if p in needed]
-
     def latex(self, steps: bool = False, standalone: bool = False) -> str:
         """All gradients, one per line, and the shared ``where`` definitions."""
-        from .printing import Pieces, latex_document, latex_name
-        from .human import _latex_top
+        from .printing import latex_document
         from .steps import latex_steps
         if steps:
             body = latex_steps(self.derivation)
         else:
-            pieces = Pieces(self.human.names)
-            lines = [rf"{r.lhs(latex=True)} &= {_latex_top(r.expr, pieces)}"
-                     for r in self.results]
-            used = self._definitions()
-            if used:
+            bodies, definitions = self.human.latex_lines([r.expr for r in self.results])
+            lines = [rf"{r.lhs(latex=True)} &= {body}" for r, body in zip(self.results, bodies)]
+            if definitions:
                 lines.append(r"\text{where}\quad")
-                lines += [rf"{latex_name(n)} &= {_latex_top(p, pieces)}" for n, p in used]
+                lines += [rf"{n} &= {d}" for n, d in definitions]
             body = "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
         return latex_document(body) if standalone else body
 
@@ -443,7 +451,7 @@ def gradient(expression: str, wrt, vars: dict | None = None, functions: dict | N
         raise ParseError("give at least one variable to differentiate by")
     parsed, f, variables = _scalar_problem(expression, names, vars, "gradient", functions)
     results = [Result("gradient", expression, v.name, vars, f, v, g, parsed.variables,
-                      parsed.functions, definitions=functions)
+                      parsed.functions, definitions=functions, where=parsed.definitions)
                for v, g in zip(variables, gradients(f, variables, simplify))]
     return Results(results) if several else results[0]
 
@@ -470,7 +478,7 @@ def jacobian(expression: str, wrt: str, vars: dict | None = None,
     j = jacobian_expr(parsed.expr, var, simplify)
     check_result_size(j)
     return Result("jacobian", expression, wrt, vars, parsed.expr, var, j, parsed.variables,
-                  parsed.functions, definitions=functions)
+                  parsed.functions, definitions=functions, where=parsed.definitions)
 
 
 @guarded
@@ -497,7 +505,7 @@ def hessian(expression: str, wrt: str, wrt2: str | None = None,
     check_result_size(h)
     return Result("hessian", expression, var.name, vars, f, var, h, parsed.variables,
                   parsed.functions, gradient=g, second=by if wrt2 is not None else None,
-                  definitions=functions)
+                  definitions=functions, where=parsed.definitions)
 
 
 def clear_caches() -> None:

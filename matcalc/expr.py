@@ -23,7 +23,7 @@ from .nodes import (NODE_TYPES, P_ATOM, P_POSTFIX, P_POWER, P_PRODUCT, P_SUM,  #
 from .textform import TOKEN_RE, cost, order_key, token_count  # noqa: F401
 from .algebra import (ONE, ZERO, add, broadcast, call, commutation, elem_power, eye,  # noqa: F401
                       fill, hadamard, is_one, is_symmetric, is_zero, kron, make_mul,
-                      matrix_power, mul, neg, num, ones, power, product, scale, split_coef, sub,
+                      matrix_power, mul, neg, num, ones, power, product, scale, size, split_coef, sub,
                       transpose, vec, zeros, _parts)
 from .functions import (CONSTANTS, abstract, count, elementwise_names,  # noqa: F401
                         matrix_function_names, reserved)

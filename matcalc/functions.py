@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from .algebra import (ONE, ZERO, _parts, add, broadcast, call, elem_power, eye, fill,
                       hadamard, is_nonnegative, is_zero, make_mul, mul, neg, num, power,
-                      scale, transpose)
+                      scale, size, transpose)
 from .dims import SCALAR, dim_mul, is_scalar_shape, shape_text
 from .errors import NotDifferentiableError, ShapeError
 from .nodes import (FUNCTIONS, Abstract, Call, Constant, Eye, Expr, Fill, Hadamard, MatPow,
@@ -35,6 +35,7 @@ from .nodes import (FUNCTIONS, Abstract, Call, Constant, Eye, Expr, Fill, Hadama
 #: the shape rules a function can have (see matcalc.parse for how each is inferred)
 SHAPE_RULES = (
     "elementwise",     # same shape as the argument
+    "same",            # same shape as the argument, from all its entries (not entry-wise)
     "reduce",          # any shape -> scalar (axis forms: 1×n column-wise, m×1 row-wise)
     "square_scalar",   # square matrix -> scalar
     "square",          # square matrix -> same shape
@@ -137,7 +138,7 @@ def _elementwise_builder(fn: str):
             return transpose(build(arg.arg))  # f(A') -> f(A)'
         if isinstance(arg, Num) and fn in ("abs", "sign", "relu"):
             v = arg.value
-            return Num({"abs": abs(v), "sign": (v > 0) - (v < 0), "relu": max(v, 0 * v)}[fn])
+            return num({"abs": abs(v), "sign": (v > 0) - (v < 0), "relu": max(v, 0 * v)}[fn])
         if isinstance(arg, Call) and arg.fn == fn and fn in _IDEMPOTENT:
             return arg  # abs(abs(u)) -> abs(u)
         if fn in ("relu", "abs") and is_nonnegative(arg):
@@ -242,7 +243,7 @@ def _trace(a: Expr, axis: int = 0) -> Expr:
     if isinstance(a, Call) and a.fn == "diag":
         return call("sum", a.arg)  # tr(diag(v)) -> sum(v)
     if isinstance(a, Eye):
-        return Size(a.shape[0])  # tr(eye(n)) -> n
+        return size(a.shape[0])  # tr(eye(n)) -> n
     return Call("tr", a, SCALAR)
 
 
@@ -378,7 +379,7 @@ def _sum(a: Expr, axis: int = 0) -> Expr:
         inner = _sum(a.arg, {0: 0, 1: 2, 2: 1}[axis])
         return transpose(inner)  # sum(A', 1) -> sum(A, 2)'
     if isinstance(a, Fill):
-        return scale(a.value, mul(Size(count(a.shape, axis)),
+        return scale(a.value, mul(size(count(a.shape, axis)),
                                   fill(1, _reduced_shape(a.shape, axis))))
     if isinstance(a, Mul) and (a.coef != 1 or a.scalars):
         c, s, ch = _parts(a)
@@ -390,6 +391,8 @@ def _sum(a: Expr, axis: int = 0) -> Expr:
     if isinstance(a, Call) and a.fn == "softmax" and (a.axis == axis or (
             axis == 0 and a.axis == 0)):
         return fill(1, _reduced_shape(a.shape, axis))  # softmax sums to 1
+    if isinstance(a, Call) and a.fn in ("ismax", "ismin") and axis == 0:
+        return ONE  # the weights of a tie share 1
     if axis == 0 and isinstance(a, Hadamard) and len(a.factors) == 2 and cols == 1:
         return mul(transpose(a.factors[0]), a.factors[1])  # sum(a.*b) -> a'*b
     return Call("sum", a, _reduced_shape(a.shape, axis), axis)
@@ -418,7 +421,7 @@ def _mean(a: Expr, axis: int = 0) -> Expr:
     n = count(a.shape, axis)
     if n == 1:
         return _sum(a, axis)
-    return mul(_sum(a, axis), power(Size(n), num(-1)))
+    return mul(_sum(a, axis), power(size(n), num(-1)))
 
 
 matrix_function("mean", "reduce", _mean, None, None, "mean(X) = sum(X)/n",
@@ -438,19 +441,42 @@ def _extreme(fn: str):
 
 
 def _adjoint_extreme(n: Call, g: Expr) -> Expr:
-    # d max(X) = E : dX almost everywhere, E the indicator of the largest entry,
-    # written 1 - sign(max(X) - X) (sign is 0 exactly at the maximum, 1 elsewhere)
-    u = n.arg
-    gap = add(n, neg(u)) if n.fn == "max" else add(u, neg(n))
-    return mul(g, add(ONE, neg(call("sign", gap))))
+    # d max(X) = ismax(X) : dX almost everywhere: the indicator of the largest entry.
+    # ismax shares a tie equally (1/k at each of k entries, as JAX does), so that a tie
+    # by construction (the pair X_ij = X_ji of a symmetric argument) is counted once
+    return mul(g, call("is" + n.fn, n.arg))
 
 
 matrix_function("max", "reduce", _extreme("max"), _adjoint_extreme,
                 lambda n, du: call("sum", hadamard(_adjoint_extreme(n, ONE), du)),
-                "d max(X) = (1 - sign(max(X) - X)) : dX", r"\max", domain="extreme")
+                "d max(X) = ismax(X) : dX", r"\max", domain="extreme")
 matrix_function("min", "reduce", _extreme("min"), _adjoint_extreme,
                 lambda n, du: call("sum", hadamard(_adjoint_extreme(n, ONE), du)),
-                "d min(X) = (1 - sign(X - min(X))) : dX", r"\min", domain="extreme")
+                "d min(X) = ismin(X) : dX", r"\min", domain="extreme")
+
+
+def _indicator(fn: str):
+    def build(a: Expr, axis: int = 0) -> Expr:
+        if a.is_scalar:
+            return ONE  # a single entry is its own maximum
+        if isinstance(a, Transpose):
+            return transpose(build(a.arg))  # ismax(A') = ismax(A)'
+        return Call(fn, a, a.shape)
+    return build
+
+
+def _zero_adjoint(n: Call, g: Expr) -> Expr:
+    return fill(0, n.arg.shape)
+
+
+# ismax(X): 1 at the entry where X is largest, 0 elsewhere; k tied entries get 1/k each.
+# Piecewise constant: its derivative is 0 away from ties (which the checker avoids).
+matrix_function("ismax", "same", _indicator("ismax"), _zero_adjoint,
+                lambda n, du: fill(0, n.shape), "d ismax(X) = 0 (away from ties)",
+                r"\operatorname{ismax}", domain="extreme")
+matrix_function("ismin", "same", _indicator("ismin"), _zero_adjoint,
+                lambda n, du: fill(0, n.shape), "d ismin(X) = 0 (away from ties)",
+                r"\operatorname{ismin}", domain="extreme")
 
 
 def _norm(fn: str):

@@ -21,7 +21,7 @@ import itertools
 
 from . import expr as E
 from .nodes import postorder
-from .textform import print_add, render
+from .textform import NamedPieces, print_add, render
 
 #: nodes that are printed where they stand, however often
 TRIVIAL = (E.Var, E.Num, E.Fill, E.Eye, E.Size, E.Constant, E.Commutation)
@@ -34,7 +34,7 @@ FUNCTION_HINTS = {
     "sigmoid": "s", "softmax": "s", "tanh": "h", "relu": "h", "softplus": "h", "erf": "h",
     "exp": "e", "expm1": "e", "log": "l", "log1p": "l", "inv": "y", "det": "c",
     "logdet": "c", "norm1": "r", "norm2": "r", "sqrt": "r", "sum": "m", "mean": "m",
-    "logsumexp": "z", "diag": "v", "tr": "t", "max": "m", "min": "m",
+    "logsumexp": "z", "diag": "v", "tr": "t", "max": "m", "min": "m", "ismax": "e", "ismin": "e",
 }
 
 
@@ -73,9 +73,10 @@ def _eligible(e: E.Expr, variable: dict) -> bool:
     return E.cost(e) >= MIN_TOKENS
 
 
-def shared_pieces(roots: list[E.Expr]) -> list[E.Expr]:
+def shared_pieces(roots: list[E.Expr], forced=()) -> list[E.Expr]:
     """The pieces of ``roots`` worth naming, children before parents: each non-trivial
-    node that would be printed twice or more once its named parents print only once."""
+    node that would be printed twice or more once its named parents print only once,
+    and each of ``forced`` that occurs."""
     order: list[E.Expr] = []
     seen: set = set()
     for r in roots:
@@ -97,8 +98,8 @@ def shared_pieces(roots: list[E.Expr]) -> list[E.Expr]:
         times = printed.get(n, 0)
         # a name pays for itself when the copies it saves outweigh "t = ..., " and the
         # names written in their place
-        if times >= 2 and n not in root_set and _eligible(n, variable) \
-                and (times - 1) * E.cost(n) > times + 3:
+        if n not in root_set and (n in forced or times >= 2 and _eligible(n, variable)
+                                  and (times - 1) * E.cost(n) > times + 3):
             named.append(n)
             times = 1
         for c in n.children():
@@ -107,15 +108,20 @@ def shared_pieces(roots: list[E.Expr]) -> list[E.Expr]:
     return named
 
 
-def choose_names(pieces: list[E.Expr], taken: set[str]) -> dict:
-    """A name for each piece (in order): its hint letter, numbered when several want it."""
+def choose_names(pieces: list[E.Expr], taken: set[str], preferred=None) -> dict:
+    """A name for each piece (in order): the ``preferred`` one (piece -> name) if it has
+    one, else its hint letter, numbered when several want it."""
+    preferred = preferred or {}
     wanted: dict[str, int] = {}
     for p in pieces:
         wanted[hint(p)] = wanted.get(hint(p), 0) + 1
-    used = set(taken)
+    used = set(taken) | {preferred[p] for p in pieces if p in preferred}
     counters: dict[str, itertools.count] = {}
     names: dict = {}
     for p in pieces:
+        if p in preferred:
+            names[p] = preferred[p]
+            continue
         letter = hint(p)
         if wanted[letter] == 1 and letter not in used:
             name = letter
@@ -143,28 +149,17 @@ def taken_names(*exprs: E.Expr, also=()) -> set[str]:
     return out
 
 
-class TextPieces:
+class TextPieces(NamedPieces):
     """Children's text for the human form: a named child is its name (an atom)."""
-
-    def __init__(self, names: dict):
-        self.names = names
-        self.memo: dict = {}
-
-    def opaque(self, e: E.Expr) -> bool:
-        return e in self.names
 
     def precedence(self, e: E.Expr) -> int:
         return E.P_ATOM if e in self.names else e.precedence
 
-    def __call__(self, e: E.Expr) -> str:
-        if e in self.names:
-            return self.names[e]
-        out = self.memo.get(e)
-        if out is None:
-            for n in postorder(e, lambda n: n not in self.memo and n not in self.names):
-                self.memo[n] = render(n, self)
-            out = self.memo[e]
-        return out
+    def name_text(self, e: E.Expr) -> str:
+        return self.names[e]
+
+    def rule(self, n: E.Expr) -> str:
+        return render(n, self)
 
     def top(self, e: E.Expr) -> str:
         """``e`` at the top of a line: its own definition is printed, not its name, and
@@ -176,60 +171,116 @@ class TextPieces:
         return self(e)
 
 
+def definition_order(pieces: list, uses: dict) -> list:
+    """``pieces`` reordered so that each comes after the pieces its definition uses
+    (``uses``: piece -> set of pieces), otherwise in the given order."""
+    out: list = []
+    state: dict = {}  # piece -> 1 while visiting, 2 when placed
+    for p in pieces:
+        stack = [(p, False)]
+        while stack:
+            n, done = stack.pop()
+            if done:
+                state[n] = 2
+                out.append(n)
+                continue
+            if state.get(n):
+                continue  # placed, or a cycle (which printing never makes): keep going
+            state[n] = 1
+            stack.append((n, True))
+            stack.extend((u, False) for u in reversed([u for u in pieces if u in uses[n]])
+                         if not state.get(u))
+    return out
+
+
+class Printed:
+    """One printer's view of a human form: each definition's text, the names it uses,
+    and the definitions in an order where each follows the ones it uses."""
+
+    def __init__(self, names: dict, pieces: NamedPieces, top):
+        self.pieces, self.top = pieces, top
+        self.texts: dict = {}  # piece -> the text of its definition
+        self.uses: dict = {}   # piece -> the named pieces that text uses
+        for p in names:
+            self.texts[p], self.uses[p] = pieces.references(p, top)
+        self.order = definition_order(list(names), self.uses)
+
+    def parts(self, roots: list) -> tuple[list[str], list]:
+        """The text of each root and the definitions they need, directly or through
+        other definitions: ``(piece, text)`` in definition order."""
+        bodies, todo = [], []
+        for r in roots:
+            body, used = self.pieces.references(r, self.top)
+            bodies.append(body)
+            todo.extend(used)
+        needed: set = set()
+        while todo:
+            p = todo.pop()
+            if p not in needed:
+                needed.add(p)
+                todo.extend(self.uses[p])
+        return bodies, [(p, self.texts[p]) for p in self.order if p in needed]
+
+
 class HumanForm:
     """Expressions printed with their shared pieces named once: ``names`` maps each piece
-    to its name, in definition order, and ``definitions`` lists ``(name, piece)``."""
+    to its name, and ``definitions`` lists ``(name, piece)`` with every definition after
+    the ones it uses."""
 
-    def __init__(self, roots: list, names: dict, definitions: list):
+    def __init__(self, roots: list, names: dict):
         self.roots = roots
         self.names = names
-        self.definitions = definitions
+        pieces = TextPieces(names)
+        self.plain = Printed(names, pieces, pieces.top)
+        self.definitions = [(names[p], p) for p in self.plain.order]
+        self._latex: Printed | None = None
 
     @classmethod
-    def of(cls, roots: list[E.Expr], taken: set[str] | None = None) -> "HumanForm":
+    def of(cls, roots: list[E.Expr], taken: set[str] | None = None,
+           preferred: dict | None = None) -> "HumanForm":
+        """The human form of ``roots``; no name of ``taken`` is given to a piece, except
+        the ``preferred`` names (piece -> name) of pieces that occur."""
+        preferred = {p: n for p, n in (preferred or {}).items()
+                     if not isinstance(p, TRIVIAL) and not (
+                         isinstance(p, E.Transpose) and isinstance(p.arg, TRIVIAL))}
         taken = taken_names(*roots) if taken is None else taken
-        names = choose_names(shared_pieces(roots), taken)
-        return cls(list(roots), names, [(name, p) for p, name in names.items()])
+        pieces = shared_pieces(roots, forced=preferred)
+        return cls(list(roots), choose_names(pieces, taken - set(preferred.values()),
+                                             preferred))
+
+    @property
+    def latex_printed(self) -> Printed:
+        if self._latex is None:
+            from .printing import Pieces
+            pieces = Pieces(self.names)
+            self._latex = Printed(self.names, pieces, lambda e: _latex_top(e, pieces))
+        return self._latex
 
     def used_by(self, root: E.Expr) -> list[tuple[str, E.Expr]]:
-        """The definitions that ``root`` needs (directly or through other definitions),
-        each definition's piece walked once."""
-        needed: set = set()
-        todo = [root]
-        while todo:
-            top = todo.pop()
-            for n in postorder(top, lambda n: n is top or n not in self.names):
-                for c in n.children():
-                    if c in self.names and c is not root and c not in needed:
-                        needed.add(c)
-                        todo.append(c)
-        return [(name, p) for name, p in self.definitions if p in needed]
+        """The definitions that ``root``'s text needs, directly or through others."""
+        return [(self.names[p], p) for p, _ in self.plain.parts([root])[1]]
 
-    def body_text(self, root: E.Expr) -> str:
-        return TextPieces(self.names).top(root)
-
-    def definitions_text(self, definitions) -> str:
-        pieces = TextPieces(self.names)
-        return ", ".join(f"{name} = {pieces.top(p)}" for name, p in definitions)
+    def lines(self, roots: list) -> tuple[list[str], str]:
+        """The text of each root, and their ``a = ..., b = ...`` definitions ('' if none)."""
+        bodies, definitions = self.plain.parts(roots)
+        return bodies, ", ".join(f"{self.names[p]} = {t}" for p, t in definitions)
 
     def text(self, root: E.Expr | None = None) -> str:
         """``body  where a = ..., b = ...`` (only the definitions ``root`` uses)."""
-        root = self.roots[0] if root is None else root
-        definitions = self.used_by(root)
-        body = self.body_text(root)
-        if not definitions:
-            return body
-        return f"{body}  where {self.definitions_text(definitions)}"
+        (body,), definitions = self.lines([self.roots[0] if root is None else root])
+        return f"{body}  where {definitions}" if definitions else body
+
+    def latex_lines(self, roots: list) -> tuple[list[str], list[tuple[str, str]]]:
+        """The LaTeX of each root, and their definitions as ``(name, LaTeX)``."""
+        from .printing import latex_name
+        bodies, definitions = self.latex_printed.parts(roots)
+        return bodies, [(latex_name(self.names[p]), t) for p, t in definitions]
 
     def latex(self, root: E.Expr | None = None, lhs: str = "") -> str:
         r"""The LaTeX: ``lhs body \quad\text{where}\quad a = ...``; with more than two
         definitions, one per line in an ``aligned`` block."""
-        from .printing import Pieces, latex_name
-        root = self.roots[0] if root is None else root
-        pieces = Pieces(self.names)
-        body = lhs + _latex_top(root, pieces)
-        definitions = [(latex_name(name), _latex_top(p, pieces))
-                       for name, p in self.used_by(root)]
+        (body,), definitions = self.latex_lines([self.roots[0] if root is None else root])
+        body = lhs + body
         if not definitions:
             return body
         if len(definitions) <= 2:

@@ -77,6 +77,18 @@ def min_(a, axis=0):
     return np.min(a).reshape(1, 1)
 
 
+def ismax(a, axis=0):
+    """1 where a attains its maximum, 0 elsewhere; k tied entries get 1/k each."""
+    hit = (a == np.max(a)).astype(a.dtype)
+    return hit / np.sum(hit)
+
+
+def ismin(a, axis=0):
+    """1 where a attains its minimum, 0 elsewhere; k tied entries get 1/k each."""
+    hit = (a == np.min(a)).astype(a.dtype)
+    return hit / np.sum(hit)
+
+
 def softmax(a, axis=0):
     """exp(a)/sum(exp(a)) over all entries (a vector) or along an axis, stably."""
     ax = _numpy_axis(axis)
@@ -153,6 +165,6 @@ KERNELS = {
     "sign": np.sign, "sqrt": np.sqrt, "relu": relu, "sigmoid": sigmoid,
     "softplus": softplus, "erf": erf,
     "tr": trace, "det": det, "logdet": logdet, "inv": inv, "diag": diag, "sum": sum_,
-    "mean": None, "max": max_, "min": min_, "norm1": norm1, "norm2": norm2,
+    "mean": None, "max": max_, "min": min_, "ismax": ismax, "ismin": ismin, "norm1": norm1, "norm2": norm2,
     "softmax": softmax, "logsumexp": logsumexp,
 }

@@ -68,6 +68,11 @@ class NodeBudget:
     created = 0
 
 
+def _exact(v):
+    """An int (sign(2), a count) is the exact Fraction it equals: one node for 1."""
+    return Fraction(v) if type(v) in (int, bool) else v
+
+
 def _number_key(v):
     # Fraction(1) == 1.0, but 1 and 1.0 print differently: keep them apart
     return (type(v), v)
@@ -260,6 +265,7 @@ class Num(Expr):
     _slots = ("value",)
 
     def __new__(cls, value: Number):
+        value = _exact(value)
         node = cls._make((_number_key(value),), SCALAR)
         object.__setattr__(node, "value", value)
         return node
@@ -281,6 +287,7 @@ class Fill(Expr):
     _slots = ("value",)
 
     def __new__(cls, value: Number, shape: Shape):
+        value = _exact(value)
         node = cls._make((_number_key(value),), shape)
         object.__setattr__(node, "value", value)
         return node

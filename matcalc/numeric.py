@@ -470,8 +470,7 @@ def valid_point(function: E.Expr, domain: Domain, ev: Evaluator) -> bool:
             if np.max(np.abs(ev(u))) >= 1 - 1e-3:
                 return False
         for m in domain.extreme_args:
-            a = np.sort(ev(m.arg).reshape(-1))
-            if a.size > 1 and (a[-1] - a[-2] < 1e-3 or a[1] - a[0] < 1e-3):
+            if near_tie(ev(m.arg), largest=m.fn in ("max", "ismax")):
                 return False
         for u in domain.nonzero_args:
             if np.sqrt((ev(u) ** 2).sum()) < 1e-3:
@@ -487,6 +486,21 @@ def valid_point(function: E.Expr, domain: Domain, ev: Evaluator) -> bool:
             if np.linalg.det(ev(m)) <= 0:
                 return False
     return True
+
+
+def near_tie(a: np.ndarray, largest: bool) -> bool:
+    """Is the largest (smallest) entry of ``a`` within a step of another value?
+
+    Entries exactly equal to the extreme are a tie by construction (the pair
+    ``X_ij = X_ji`` of ``X + X'``, entries saturated to the same value): they stay
+    equal when the variables move, so they are no kink to cross.  The distance is
+    relative to the spread of ``a``, so that ``max(1e-4*x)`` has points.
+    """
+    values = np.unique(a.reshape(-1))  # sorted, distinct
+    if values.size < 2:
+        return False
+    gap = values[-1] - values[-2] if largest else values[1] - values[0]
+    return gap < 1e-3 * max(values[-1] - values[0], 1e-12)
 
 
 def draw_points(function: E.Expr, variables: dict[str, E.Var], functions: set,

@@ -408,7 +408,7 @@ class _Typer:
     def _function_shape(self, n: Node, spec, arg: Node, s):
         """The shape of a registered function's value, by its shape rule."""
         rule, axis, scalar = spec.shape, self.axis(n), self.is_scalar(s)
-        if rule == "elementwise":
+        if rule in ("elementwise", "same"):
             return s
         if rule in ("reduce", "vector_reduce") and axis:
             return (1, s[1]) if axis == 1 else (s[0], 1)
@@ -574,7 +574,7 @@ class _Typer:
             return E.eye(shape[0])
         if fn in ("commutation", "dim"):
             sizes = [rshape((self.size_argument(n, a), 1))[0] for a in n.args]
-            return E.commutation(*sizes) if fn == "commutation" else E.Size(sizes[0])
+            return E.commutation(*sizes) if fn == "commutation" else E.size(sizes[0])
         if fn == "kron":
             return E.kron(*args)
         if fn == "vec":

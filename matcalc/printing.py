@@ -26,37 +26,30 @@ from .expr import (
     MatPow, Mul, Num, Number, Pow, Size, Transpose, Var, Vec, dim_factors, number_text,
     postorder,
 )
-from .textform import add_terms, negative_part, product_parts, sized_identity
+from .textform import (NamedPieces, add_terms, negative_part, product_parts,
+                       sized_identity)
 
 
-class Pieces:
+class Pieces(NamedPieces):
     """The LaTeX of children: memoised, and with ``names`` (node -> name) a named node
     prints as its name (the human form)."""
 
     def __init__(self, names: dict | None = None, memo: dict | None = None,
                  raw: dict | None = None):
-        self.names = names or {}
+        super().__init__(names, memo)
         self.raw = raw or {}      # node -> its LaTeX as given (\mathrm{d}W)
-        self.memo = {} if memo is None else memo
 
     def opaque(self, e: Expr) -> bool:
-        """Is ``e`` printed as a name (so that a rule must not look inside it)?"""
         return e in self.names or e in self.raw
 
     def precedence(self, e: Expr) -> int:
         return P_ATOM if self.opaque(e) else latex_precedence(e)
 
-    def __call__(self, e: Expr) -> str:
-        if e in self.raw:
-            return self.raw[e]
-        if e in self.names:
-            return latex_name(self.names[e])
-        out = self.memo.get(e)
-        if out is None:
-            for n in postorder(e, lambda n: n not in self.memo and not self.opaque(n)):
-                self.memo[n] = LATEX_RULES[type(n)](n, self)
-            out = self.memo[e]
-        return out
+    def name_text(self, e: Expr) -> str:
+        return self.raw[e] if e in self.raw else latex_name(self.names[e])
+
+    def rule(self, n: Expr) -> str:
+        return LATEX_RULES[type(n)](n, self)
 
 
 _PLAIN = Pieces()

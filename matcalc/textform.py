@@ -306,6 +306,61 @@ def render(n: Expr, piece) -> str:
     return TEXT_RULES[type(n)](n, piece)
 
 
+class NamedPieces:
+    """Children's text for a printer in which ``names`` (node -> name) print as their
+    names: memoised, and recording which names each node's text uses.
+
+    A printing rule may print a node that is not one of its children (``y - v`` prints
+    the negation ``v`` of the child ``-v``; ``1./q`` the power ``q = a.^0.5`` of the
+    child ``a.^-0.5``), so the names a text uses are those it looked up while printing,
+    not those below it in the tree: :meth:`references` gives them.  Subclasses say how a
+    name prints (:meth:`name_text`) and how a node does (:meth:`rule`).
+    """
+
+    def __init__(self, names: dict | None = None, memo: dict | None = None):
+        self.names = names or {}
+        self.memo = {} if memo is None else memo
+        self.refs: dict = {}        # node -> the named nodes its memoised text uses
+        self._frames: list = []     # the names used by each text being printed
+
+    def opaque(self, e: Expr) -> bool:
+        """Is ``e`` printed as a name (so that a rule must not look inside it)?"""
+        return e in self.names
+
+    def name_text(self, e: Expr) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def rule(self, n: Expr) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, e: Expr) -> str:
+        frames = self._frames
+        if self.opaque(e):
+            if frames and e in self.names:
+                frames[-1].add(e)
+            return self.name_text(e)
+        out = self.memo.get(e)
+        if out is None:
+            for n in postorder(e, lambda n: n not in self.memo and not self.opaque(n)):
+                frames.append(set())
+                self.memo[n] = self.rule(n)
+                self.refs[n] = frames.pop()
+            out = self.memo[e]
+        if frames:
+            frames[-1].update(self.refs.get(e, ()))
+        return out
+
+    def references(self, e: Expr, top) -> tuple[str, set]:
+        """``top(e)`` (a text of ``e``) and the named nodes it uses."""
+        self._frames.append(set())
+        try:
+            out = top(e)
+        finally:
+            used = self._frames.pop()
+        used.discard(e)
+        return out, used
+
+
 # ---------------------------------------------------------------------------
 # cached measures, computed children first
 # ---------------------------------------------------------------------------

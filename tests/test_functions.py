@@ -24,7 +24,7 @@ BUILT_IN = sorted(n for n, f in E.FUNCTIONS.items() if f.display is None)
 ARGUMENTS = {
     "elementwise": ("0.3*tanh(x)", {}), "reduce": ("X", {}), "square_scalar": ("X", {}),
     "square": ("X", {}), "diag": ("x", {}), "vector_map": ("x", {}),
-    "vector_reduce": ("x", {}),
+    "vector_reduce": ("x", {}), "same": ("X", {}),
 }
 
 
@@ -98,6 +98,39 @@ def test_the_differential_and_the_adjoint_agree(name):
     lhs = float(np.sum(ev(g) * ev(forward)))
     rhs = float(np.sum(ev(backward) * ev(du)))
     assert np.isclose(lhs, rhs, rtol=1e-10, atol=1e-12), (name, lhs, rhs)
+
+
+@pytest.mark.parametrize("text, wrt, decls", [
+    ("max(X+X')", "X", {}),            # the off-diagonal pair ties by construction
+    ("max(S)", "S", {"S": "symmetric(n)"}),
+    ("min(X-X')", "X", {}),
+    ("max(x-c)", "x", {"c": "scalar"}),  # max(x-c) - (x-c) rounds away from 0
+    ("max(b*vector(1)')", "b", {"b": "vector(n)"}),  # each row ties along itself
+])
+def test_the_extreme_entries_derivative_shares_ties(text, wrt, decls):
+    """d max(U) = ismax(U) : dU with a k-way tie sharing 1 (as JAX does): where U ties
+    by construction the result still is the derivative, equal to JAX's gradient."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    r = matcalc.diff(text, wrt, vars={"X": "matrix(n,n)", "x": "vector(n)", **decls})
+    rng = np.random.default_rng(5)
+    n = 4
+    values = {"X": rng.normal(size=(n, n)), "x": rng.normal(size=n), "c": 0.37,
+              "b": rng.normal(size=n), "S": None}
+    s = rng.normal(size=(n, n))
+    values["S"] = s + s.T
+    ev = Evaluator(values, {}, {"n": n, "m": 3})
+    got = ev(r.expr)
+    fn = {"max(X+X')": lambda X: jnp.max(X + X.T), "min(X-X')": lambda X: jnp.min(X - X.T),
+          "max(x-c)": lambda x: jnp.max(x - 0.37),
+          "max(b*vector(1)')": lambda b: jnp.max(jnp.outer(b, jnp.ones(3))),
+          "max(S)": lambda S: jnp.max(S)}[text]
+    want = np.asarray(jax.grad(fn)(jnp.asarray(values[wrt])))
+    if wrt == "S":  # a symmetric variable: compare the symmetric parts
+        want = (want + want.T) / 2
+    assert np.allclose(np.asarray(got).reshape(want.shape), want, atol=1e-12), (got, want)
+    assert r.check().passed
 
 
 def test_unknown_names_suggest_the_registry():

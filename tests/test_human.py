@@ -84,3 +84,34 @@ def test_where_in_input_is_a_shared_piece():
         matcalc.diff("a'*a where a = W*x", "a")
     # a defined name takes its definition's kind: A here is a vector, not a matrix
     assert matcalc.parse("A'*A where A = x + y").shape == (1, 1)
+
+
+def test_a_piece_the_input_named_keeps_its_name():
+    r = matcalc.diff("g(u) where u = W*x + b", "W")
+    assert str(r) == "∇g(u)*x'  where u = W*x + b"
+    _parses_back(r)
+    # a declared name is never taken for a piece, even one absent from the result
+    vars = {"s": "elementwise"}
+    r = matcalc.diff("sum(sigmoid(x).*sigmoid(x)) + sum(s(y))", "x", vars=vars)
+    assert "s = " not in str(r)
+    assert matcalc.parse(str(r), {**vars, **declarations(r.expr)}) == r.expr
+
+
+def test_definitions_follow_the_names_they_use():
+    # y - v prints the negation v of the child -v: v is defined before h = relu(y-v)
+    e = matcalc.parse("sum(max(max(sin(a)*y, y), y))", {"y": "vector(m)", "a": "scalar"})
+    text = human_text(e)
+    assert "  where " in text
+    # the parser refuses a name used before its definition
+    assert matcalc.parse(text, {"y": "vector(m)", "a": "scalar"}, shape=e.shape) == e
+
+
+def test_each_of_several_gradients_defines_what_it_uses():
+    # x's gradient prints 1./q2 for the child a1.^-0.5: q2 must be among its definitions
+    vars = {"B": "matrix(3,n)", "a": "scalar", "x": "vector(n)"}
+    results = matcalc.diff("(mean(B, 1) ./ exp(a)) * ((0.5 + softplus(x)).^0.5)",
+                           ["B", "a", "x"], vars=vars)
+    for r in results:
+        again = matcalc.parse(str(r), {**vars, **declarations(r.expr)}, shape=r.expr.shape)
+        assert again == r.expr, str(r)
+    assert "/3" in str(results) and "dim(3)" not in str(results)

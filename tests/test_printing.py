@@ -128,6 +128,8 @@ CASES = [
     ("erf(x)", r"\operatorname{erf}(x)"),
     ("mean(X)", r"\operatorname{mean}(X)"),
     ("max(X)", r"\max(X)"),
+    ("ismax(X)", r"\operatorname{ismax}(X)"),
+    ("ismin(x)'", r"\operatorname{ismin}(x)^\top"),
     ("min(x)", r"\min(x)"),
     # axis forms, broadcasting, sizes and constants
     ("sum(X, 1)", r"\operatorname{sum}_{1}(X)"),
@@ -300,7 +302,7 @@ _FUNCTIONS = {
                              "arctan", "sinh", "cosh", "tanh", "det", "max", "min")},
     **{rf"\operatorname{{{f}}}": f for f in ("sign", "relu", "softplus", "tr", "diag", "sum",
                                               "softmax", "logsumexp", "log1p", "expm1",
-                                              "erf", "mean")},
+                                              "erf", "mean", "ismax", "ismin")},
     r"\sigma": "sigmoid",
 }
 #: a call's parenthesis: plain right after the name, or \mathopen{}\left( for a tall one

@@ -44,6 +44,18 @@ def min_(a, axis=0):
     return a.min().reshape(1, 1)
 
 
+def ismax(a, axis=0):
+    """1 where a attains its maximum, 0 elsewhere; k tied entries get 1/k each."""
+    hit = (a == a.max()).to(a.dtype)
+    return hit / hit.sum()
+
+
+def ismin(a, axis=0):
+    """1 where a attains its minimum, 0 elsewhere; k tied entries get 1/k each."""
+    hit = (a == a.min()).to(a.dtype)
+    return hit / hit.sum()
+
+
 def softmax(a, axis=0):
     """exp(a)/sum(exp(a)) over all entries (a vector) or along an axis, stably."""
     if axis == 0:
