@@ -20,6 +20,11 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 #              modules it needs besides the test extra's notebook runner)
 EXPECTED = {
     "tutorial.ipynb": (["∇g(W*x+b)*x'", "check passed", "kron(B', A)"], {}, []),
+    "01_classic_question.ipynb": (
+        ["kron(x', eye(m))", "shape of da/dW: (3, 3, 4)", "a = W*x + b", "p = ∇g(a)",
+         "da = dW*x", "dL = p : dW*x = p*x' : dW", "∂L/∂W = p*x'", "softmax(W*x+b)*x'",
+         "check passed"],
+        {r"largest difference: (\S+)": (1e-8, "<")}, []),
 }
 
 
