@@ -25,6 +25,10 @@ EXPECTED = {
          "da = dW*x", "dL = p : dW*x = p*x' : dW", "∂L/∂W = p*x'", "softmax(W*x+b)*x'",
          "check passed"],
         {r"largest difference: (\S+)": (1e-8, "<")}, []),
+    "02_matrix_cookbook.ipynb": (
+        ["(49)  det(X)", "det(X)*inv(X)'", "(57)  logdet(X)", "(101)  tr(A*X*B)", "A'*B'",
+         "(129)  norm2(x-a)", "kron(B', A)", "book agrees"],
+        {r"(\d+) Cookbook identities: every one passed": (50, ">")}, []),
 }
 
 
