@@ -29,6 +29,10 @@ EXPECTED = {
         ["(49)  det(X)", "det(X)*inv(X)'", "(57)  logdet(X)", "(101)  tr(A*X*B)", "A'*B'",
          "(129)  norm2(x-a)", "kron(B', A)", "book agrees"],
         {r"(\d+) Cookbook identities: every one passed": (50, ">")}, []),
+    "03_newton_logistic_regression.ipynb": (
+        ["X'*(sigmoid(X*w)-y) + lam*w", "Newton's weights agree with scikit-learn's"],
+        {r"final gradient norm (\S+)": (1e-8, "<"),
+         r"largest difference between the weights: (\S+)": (1e-5, "<")}, ["sklearn"]),
 }
 
 
