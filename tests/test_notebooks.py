@@ -33,6 +33,10 @@ EXPECTED = {
         ["X'*(sigmoid(X*w)-y) + lam*w", "Newton's weights agree with scikit-learn's"],
         {r"final gradient norm (\S+)": (1e-8, "<"),
          r"largest difference between the weights: (\S+)": (1e-5, "<")}, ["sklearn"]),
+    "04_train_a_network.ipynb": (
+        ["∂L/∂b1 = 2*sum(G, 2)", "where H = tanh(W1*X+b1)"],
+        {r"by a factor of ([\d,]+)": (1000, ">"),
+         r"generated vs finite differences: relative difference (\S+)": (1e-6, "<")}, []),
 }
 
 
