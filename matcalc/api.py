@@ -189,7 +189,9 @@ class Result(GeneratedCode):
         if self.kind == "gradient":
             return gradient_steps(self.differentiated, [self.variable], [self.expr], simplify)
         if self.kind == "jacobian":
-            return jacobian_steps(self.differentiated, self.variable, self.expr, simplify)
+            out = jacobian_steps(self.differentiated, self.variable, self.expr, simplify)
+            out[-1] = self._last_step()  # labelled as the result is: ∂vec(F)/∂vec(X)'
+            return out
         out = gradient_steps(self.differentiated, [self.variable], [self.gradient], simplify)
         by = self.second if self.second is not None else self.variable
         hessian = jacobian_steps(self.gradient, by, self.expr, simplify, lhs="G")
@@ -197,9 +199,13 @@ class Result(GeneratedCode):
                         rhs_latex=rf"\frac{{\partial L}}{{\partial "
                                   rf"{_latex_name(self.variable.name)}}}"))
         out.extend(hessian[:-1])
-        out.append(Step(self.lhs(), str(self), lhs_latex=self.lhs(latex=True),
-                        rhs_latex=self.human.latex(self.expr)))
+        out.append(self._last_step())
         return out
+
+    def _last_step(self):
+        from .steps import Step
+        return Step(self.lhs(), str(self), lhs_latex=self.lhs(latex=True),
+                    rhs_latex=self.human.latex(self.expr))
 
     @property
     def steps(self) -> list[str]:
@@ -414,6 +420,20 @@ def _warn_absent(parsed, names) -> None:
                           ZeroDerivativeWarning, stacklevel=4)
 
 
+def _default_scalars_hint(parsed, vars: dict | None) -> str:
+    """A hint when undeclared names were read as scalars by their first letter (the
+    usual reason why ``a'*X*b`` is not a scalar: b was meant to be a vector)."""
+    names = sorted(n for n in parsed.written if n not in (vars or {})
+                   and parsed.variables[n].is_scalar)
+    if not names:
+        return ""
+    listed = ", ".join(names)
+    python = ", ".join(f"'{n}': 'vector'" for n in names)
+    cli = " ".join(f"--let {n}=vector" for n in names)
+    return (f"; {listed} {'is' if len(names) == 1 else 'are'} read as a scalar by "
+            f"the first letter: declare a vector as one (vars={{{python}}}, or {cli})")
+
+
 def _scalar_problem(expression: str, wrt: list[str], vars: dict | None, what: str,
                     functions: dict | None = None):
     """Parse a scalar expression and its variables, or say why it is not one."""
@@ -425,7 +445,8 @@ def _scalar_problem(expression: str, wrt: list[str], vars: dict | None, what: st
     if not f.is_scalar:
         raise ShapeError(f"the {what} needs a scalar expression, but {expression} is "
                          f"{E.shape_text(f.shape)}; use jacobian for vector-valued "
-                         "expressions", expression, (0, len(expression)))
+                         f"expressions{_default_scalars_hint(parsed, vars)}",
+                         expression, (0, len(expression)))
     _warn_absent(parsed, names)
     return parsed, f, [parsed.variables[n] for n in names]
 
@@ -549,8 +570,9 @@ def parse(text: str, vars: dict | None = None, shape=None,
 @guarded
 @_located
 def inspect(expression: str, vars: dict | None = None, functions: dict | None = None) -> dict:
-    """What an expression contains, as JSON: its shape and every variable's kind, shape
-    and the declaration that pins it, and the abstract functions.
+    """What an expression contains, as JSON: its shape and the kind, shape and pinning
+    declaration of every variable it names (not of names only declared), and the
+    abstract functions.
 
     >>> info = inspect("W*x + b")
     >>> info["variables"]["b"]
@@ -558,7 +580,7 @@ def inspect(expression: str, vars: dict | None = None, functions: dict | None = 
     """
     parsed = parse_typed(expression, vars, functions=functions)
     out = {name: {"kind": kind_of(v), "shape": list(v.shape), "declaration": declaration_of(v)}
-           for name, v in sorted(parsed.variables.items())}
+           for name, v in sorted(parsed.variables.items()) if name in parsed.written}
     return {"input": expression, "shape": list(parsed.expr.shape),
             "kind": kind_of(parsed.expr), "variables": out,
             "functions": dict(sorted(parsed.functions.items()))}

@@ -217,7 +217,8 @@ class Derivation:
         self.differentials = {n: E.Var("d" + name, n.shape) for n, name in self.names.items()}
         for v in self.variables:
             self.differentials[v] = E.Var("d" + v.name, v.shape)
-        self.adjoint_names: dict = {}
+        self.adjoint_names: dict = {}    # a named adjoint -> its name
+        self.adjoint_symbols: dict = {}  # a named adjoint -> the symbol standing for it
 
     # printing -------------------------------------------------------------
     def _names(self) -> dict:
@@ -302,6 +303,11 @@ class Derivation:
             if node is not self.root and E.cost(g) > 3 and g not in self.adjoint_names \
                     and not isinstance(g, TRIVIAL):
                 self.name_adjoint(node, g)
+            # below a named adjoint the derivation carries its name, as a textbook does
+            # (dL = P : dW*X = P*X' : dW): a symbol of its shape that stands for it; a
+            # scalar one goes on by value, so that 2*r*A/r can still become 2*A
+            if not g.is_scalar:
+                g = self.adjoint_symbols.get(g, g)
             expanded: list = []
             reached = sweep(node, self.variables, g, self.simplify, stop - {node}, expanded)
             rules = []
@@ -343,6 +349,7 @@ class Derivation:
             name = next(f"{letter}{i}" for i in range(1, 10_000) if f"{letter}{i}" not in used)
         self.taken.add(name)
         self.adjoint_names[g] = name
+        self.adjoint_symbols[g] = E.Var(name, g.shape)
         self.add(name, g)
 
 
@@ -369,9 +376,9 @@ def gradient_steps(root: E.Expr, variables: list, results: list, simplify,
                    lhs: str = "L") -> list[Step]:
     """The classic derivation of the gradients ``results`` of ``root``."""
     derivation = Derivation(root, variables, simplify, lhs)
-    derivation.run()
-    for var, g in zip(variables, results):
-        derivation.add(f"∂{lhs}/∂{var.name}", g,
+    reached = derivation.run()
+    for var in variables:
+        derivation.add(f"∂{lhs}/∂{var.name}", reached[var],
                        lhs_latex=rf"\frac{{\partial {lhs}}}{{\partial {_latex_lhs(var.name)}}}")
     return derivation.steps
 

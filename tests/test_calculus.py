@@ -167,3 +167,55 @@ def test_a_repeated_scalar_product_is_not_lost():
     assert matcalc.hessian("norm2(c*z)", "c").check().passed
     e = matcalc.parse("(x'*y)*(x'*y)*a")
     assert str(e) == "a*(x'*y)*x'*y"
+
+
+@pytest.mark.parametrize("text, wrt, vars", [
+    ("norm2(W2*tanh(W1*X + b1) + b2 - Y)^2", ["W1", "b1", "W2", "b2"], {}),
+    ("-y'*log(softmax(W*x))", ["W"], {}),
+    ("logdet(X'*C*X)", ["X"], {}),
+    ("g(W*x+b)", ["W", "b", "x"], {}),
+    ("sum(relu(W2*sigmoid(W1*x)).*y) + x'*S*x", ["W1", "x"], {"S": "symmetric"}),
+])
+def test_the_steps_final_lines_are_the_gradients(text, wrt, vars):
+    """The steps end in ∂L/∂W written with the named pieces and adjoints (P3*X');
+    substituting their definitions gives the gradient's values."""
+    results = matcalc.diff(text, wrt, vars=vars)
+    steps = results.derivation
+    definitions = [f"{s.lhs} = {s.rhs}" for s in steps
+                   if not s.rule and not s.lhs.startswith("∂")]
+    finals = {s.lhs.split("∂")[-1]: s.rhs for s in steps if s.lhs.startswith("∂L/∂")}
+    assert sorted(finals) == sorted(wrt)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for r in results:
+        decls = {**vars, **{n: _decl(v) for n, v in r.variables.items()}}
+        where = f"  where {', '.join(definitions)}" if definitions else ""
+        final = matcalc.parse(finals[r.wrt] + where, decls, functions=None) \
+            if "∇" not in finals[r.wrt] + where else None
+        if final is None:
+            continue  # abstract functions have no values
+        dims = sorted({d for v in r.variables.values() for d in v.shape
+                       if isinstance(d, str)})
+        sizes = {d: 2 + i for i, d in enumerate(dims)}
+        ev = Evaluator(_values(r.variables, sizes, rng), {}, sizes)
+        assert np.allclose(ev(final), ev(r.expr), rtol=1e-9, atol=1e-12), (r.wrt, finals)
+        checked += 1
+    assert checked or "g(" in text
+    if len(wrt) > 1:
+        assert f"∂L/∂{wrt[0]} = " in "\n".join(results.steps)
+
+
+def _decl(v):
+    from matcalc.parse import declaration_of
+    return declaration_of(v)
+
+
+def _values(variables, sizes, rng):
+    out = {}
+    for name, v in variables.items():
+        shape = tuple(sizes.get(d, d) if isinstance(d, str) else d for d in v.shape)
+        a = rng.normal(size=shape)
+        if getattr(v, "symmetric", False):
+            a = a + a.T
+        out[name] = a
+    return out

@@ -90,6 +90,8 @@ def test_let_with_sizes(capsys):
     (["diff", "x*A", "x"], "cannot multiply x (n×1) by A (m×k): 1 ≠ m"),
     (["diff", "x/y", "x"], "cannot divide by y"),
     (["diff", "A*x", "x"], "the gradient needs a scalar expression"),
+    (["diff", "a'*X*b", "X"], "b is read as a scalar by the first letter: declare a "
+                              "vector as one (vars={'b': 'vector'}, or --let b=vector)"),
     (["diff", "x'*x", "2x"], "must be a name"),
     (["diff", "x'*S*x", "x", "--let", "S=symetric"], "cannot declare S"),
 ])

@@ -8,8 +8,8 @@ import matcalc
 
 # (equation, expression, variable, declarations, matcalc's form)
 GRADIENT_TABLE = [
-    ("(51) ∂det(X)/∂X = det(X)X^-T", "det(X)", "X", {}, "det(X)*inv(X)'"),
-    ("(53) ∂det(AXB)/∂X = det(AXB)X^-T", "det(A*X*B)", "X",
+    ("(49) ∂det(X)/∂X = det(X)X^-T", "det(X)", "X", {}, "det(X)*inv(X)'"),
+    ("(51) ∂det(AXB)/∂X = det(AXB)X^-T", "det(A*X*B)", "X",
      {"A": "matrix(n,n)", "B": "matrix(n,n)", "X": "matrix(n,n)"}, "det(A*X*B)*inv(X)'"),
     ("(57) ∂ln|det X|/∂X = X^-T", "logdet(X)", "X", {}, "inv(X)'"),
     ("(61) ∂a'X^-1b/∂X = -X^-T ab' X^-T", "a'*inv(X)*b", "X",
@@ -17,7 +17,7 @@ GRADIENT_TABLE = [
     ("(69) ∂x'a/∂x = a", "x'*a", "x", {"a": "vector"}, "a"),
     ("(70) ∂a'Xb/∂X = ab'", "a'*X*b", "X", {"a": "vector", "b": "vector"}, "a*b'"),
     ("(71) ∂a'X'b/∂X = ba'", "a'*X'*b", "X", {"a": "vector", "b": "vector"}, "b*a'"),
-    ("(78) ∂b'X'Xc/∂X = X(bc' + cb')", "b'*X'*X*c", "X", {"b": "vector", "c": "vector"},
+    ("(77) ∂b'X'Xc/∂X = X(bc' + cb')", "b'*X'*X*c", "X", {"b": "vector", "c": "vector"},
      "X*(b*c'+c*b')"),
     ("(81) ∂x'Bx/∂x = (B + B')x", "x'*B*x", "x", {}, "(B+B')*x"),
     ("(84) ∂(x-As)'W(x-As)/∂s = -2A'W(x-As)", "(x - A*s)'*W*(x - A*s)", "s",
@@ -46,7 +46,7 @@ GRADIENT_TABLE = [
      {"C": "symmetric", "B": "symmetric"}, "2*(eye-C*X*inv(X'*C*X)*X')*B*X*inv(X'*C*X)"),
     ("(129) ∂||x-a||₂/∂x = (x-a)/||x-a||₂", "norm2(x - a)", "x", {"a": "vector"},
      "(x-a)/norm2(x-a)"),
-    ("(131) ∂||X||²_F/∂X = 2X", "norm2(X)^2", "X", {}, "2*X"),
+    ("(132) ∂||X||²_F/∂X = 2X", "norm2(X)^2", "X", {}, "2*X"),
 ]
 
 

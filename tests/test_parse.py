@@ -137,3 +137,13 @@ def test_bad_declaration():
 def test_grammar_loads_from_checkout():
     from matcalc.syntax import grammar_text
     assert "?sum" in grammar_text()
+
+
+def test_inspect_lists_the_names_the_expression_uses():
+    info = matcalc.inspect("b'*X'*X*c", vars={"a": "vector", "b": "vector", "c": "vector"})
+    assert sorted(info["variables"]) == ["X", "b", "c"]   # a is only declared
+    assert info["variables"]["b"] == {"kind": "vector", "shape": ["n", 1],
+                                      "declaration": "vector(n)"}
+    assert info["shape"] == [1, 1] and info["kind"] == "scalar"
+    info = matcalc.inspect("g(u) where u = W*x")
+    assert sorted(info["variables"]) == ["W", "x"] and info["functions"] == {"g": "function"}
