@@ -105,7 +105,10 @@ def shared_pieces(roots: list[E.Expr], forced=()) -> list[E.Expr]:
         for c in n.children():
             printed[c] = printed.get(c, 0) + times
     named.reverse()  # children first, so each definition uses only earlier names
-    return named
+    # the transpose of a named piece prints as "Y1'": a name of its own saves nothing
+    chosen = set(named)
+    return [n for n in named if n in forced or not (
+        isinstance(n, E.Transpose) and n.arg in chosen)]
 
 
 def choose_names(pieces: list[E.Expr], taken: set[str], preferred=None) -> dict:

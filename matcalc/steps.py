@@ -262,7 +262,13 @@ class Derivation:
         if E.is_one(g):
             return show(d)
         if d.is_scalar and g.is_scalar:
-            return f"{grouped(g)} {grouped(d)}" if latex else f"{grouped(g)}*{grouped(d)}"
+            # a product differential in parentheses reads as the substitution it is:
+            # 0.5*lam*(2*r*dr), not 0.5*lam*2*r*dr
+            if isinstance(d, (E.Mul, E.Hadamard)) and d not in names:
+                right = rf"\left({show(d)}\right)" if latex else f"({show(d)})"
+            else:
+                right = grouped(d)
+            return f"{grouped(g)} {right}" if latex else f"{grouped(g)}*{right}"
         colon = r" \mathbin{:} " if latex else " : "
         return f"{grouped(g)}{colon}{grouped(d)}"
 

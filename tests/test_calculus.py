@@ -219,3 +219,8 @@ def _values(variables, sizes, rng):
             a = a + a.T
         out[name] = a
     return out
+
+
+def test_a_scalar_substitution_in_the_steps_keeps_its_parentheses():
+    r = matcalc.diff("0.5*lam*norm2(w)^2 + sum(w)", "w", vars={"lam": "scalar"})
+    assert any("0.5*lam*(2*dr*r)" in s for s in r.steps), r.steps

@@ -258,6 +258,11 @@ def test_the_docstring_names_the_expression_the_shapes_and_the_layout():
     assert "shape (n, p, m, k) = shape(F) + shape(X)" in doc
     doc = matcalc.diff("g(W*x+b)", "W").function().__doc__
     assert "shaped like W, a matrix of shape (n, m)" in doc and "g_grad: callable" in doc
+    # the expression as the user wrote it, not as matcalc reordered it
+    code = matcalc.diff("sum(log(1 + exp(-y.*(X*w))))  +  0.5*lam*norm2(w)^2", "w",
+                        vars={"lam": "scalar"}).numpy_code()
+    assert code.startswith('"""f: sum(log(1 + exp(-y.*(X*w)))) + 0.5*lam*norm2(w)^2 and')
+    assert "L = sum(log(1 + exp(-y.*(X*w)))) + 0.5*lam*norm2(w)^2 and its" in code
 
 
 @pytest.mark.parametrize("name", ["lambda", "import", "def", "np", "print", "sum_",

@@ -115,3 +115,10 @@ def test_each_of_several_gradients_defines_what_it_uses():
         again = matcalc.parse(str(r), {**vars, **declarations(r.expr)}, shape=r.expr.shape)
         assert again == r.expr, str(r)
     assert "/3" in str(results) and "dim(3)" not in str(results)
+
+
+def test_the_transpose_of_a_named_piece_is_not_named_again():
+    r = matcalc.diff("tr(inv(X'*C*X)*A)", "X")
+    text = str(r)
+    assert text.count(" = ") == 1 and "Y'" in text, text
+    _parses_back(r)
