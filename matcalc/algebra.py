@@ -347,6 +347,11 @@ def _split_chain(chain: list) -> tuple[list, list]:
     return scalars, out
 
 
+def _is_product(x: Expr) -> bool:
+    """Is ``x`` a 1×1 matrix product such as ``z'*x``?"""
+    return isinstance(x, Mul) and bool(x.chain)
+
+
 def make_mul(coef: Number, scalars: Iterable[Expr], chain: Iterable[Expr]) -> Expr:
     """The canonical product ``coef * scalars * chain`` (chain already shape-checked)."""
     chain = list(chain)
@@ -385,13 +390,17 @@ def make_mul(coef: Number, scalars: Iterable[Expr], chain: Iterable[Expr]) -> Ex
                 chain[i] = Fill(Fraction(1), f.shape)
     # Of the 1×1 products in a scalar product, the last in canonical order is the chain
     # and the others are parenthesised factors, as reading the printed text gives.
-    if is_scalar_shape(shape) and any(isinstance(x, Mul) and x.chain for x in scalars):
+    if is_scalar_shape(shape) and any(_is_product(x) or isinstance(x, Pow) and (
+            _is_product(x.base)) for x in scalars):
+        if chain:  # the chain is one of the factors: (z'*x)*z'*x is (z'*x)^2
+            coef, scalars = _merge_scalars(
+                coef, list(scalars) + [Mul(Fraction(1), (), tuple(chain), SCALAR)])
+            chain = []
         products = [x for x in scalars if isinstance(x, Mul) and x.chain]
         others = [x for x in scalars if not (isinstance(x, Mul) and x.chain)]
-        if chain:
-            products.append(Mul(Fraction(1), (), tuple(chain), SCALAR))
-        last = max(range(len(products)), key=lambda k: order_key(products[k]))
-        chain = list(products.pop(last).chain)
+        if products:
+            last = max(range(len(products)), key=lambda k: order_key(products[k]))
+            chain = list(products.pop(last).chain)
         scalars = sorted(others + products, key=lambda x: (isinstance(x, Mul), order_key(x)))
     # A chain factor that became a product (diag(a)*b -> a.*b pulls out scalars).
     flat: list[Expr] = []

@@ -262,7 +262,18 @@ def _det(a: Expr, axis: int = 0) -> Expr:
         return _det(a.arg)
     if isinstance(a, Eye):
         return ONE
+    c = _scaled_identity(a)
+    if c is not None:
+        return num(c ** a.shape[0])  # det(c*eye(3)) = c^3
     return Call("det", a, SCALAR)
+
+
+def _scaled_identity(a: Expr):
+    """``c`` when ``a`` is ``c*eye(n)`` with a number ``c`` and a known size n."""
+    if isinstance(a, Mul) and not a.scalars and len(a.chain) == 1 \
+            and isinstance(a.chain[0], Eye) and isinstance(a.shape[0], int):
+        return a.coef
+    return None
 
 
 matrix_function(
@@ -280,6 +291,9 @@ def _logdet(a: Expr, axis: int = 0) -> Expr:
         return _logdet(a.arg)
     if isinstance(a, Eye):
         return ZERO
+    c = _scaled_identity(a)
+    if c is not None and c > 0:
+        return mul(num(a.shape[0]), call("log", num(c)))  # logdet(c*eye(3)) = 3*log(c)
     return Call("logdet", a, SCALAR)
 
 
@@ -384,6 +398,10 @@ def _sum(a: Expr, axis: int = 0) -> Expr:
     if isinstance(a, Mul) and (a.coef != 1 or a.scalars):
         c, s, ch = _parts(a)
         return make_mul(c, s, [_sum(_unit(make_mul(Fraction(1), (), ch)), axis)])
+    if isinstance(a, Mul) and axis == 0 and len(a.chain) == 2 and a.chain[0].shape[1] == 1 \
+            and (isinstance(a.chain[0], Fill) or isinstance(a.chain[1], Fill)):
+        # sum(u*v') = sum(u)*sum(v): the sum of a constant's outer product is a multiple
+        return mul(_sum(a.chain[0]), _sum(a.chain[1]))
     if isinstance(a, Mul) and len(a.chain) > 1 and axis:
         if axis == 2:   # sum(A*B, 2) = A*sum(B, 2): A*B*ones, right to left
             return mul(make_mul(Fraction(1), (), a.chain[:-1]), _sum(a.chain[-1], 2))
@@ -485,6 +503,10 @@ def _norm(fn: str):
             return ZERO
         if a.is_scalar:
             return call("abs", a)
+        n = count(a.shape, 0)
+        if isinstance(a, Fill) and isinstance(n, int):
+            # norm1(vector(c)) = n*|c|, norm2(vector(c)) = sqrt(n)*|c|
+            return mul(num(abs(a.value)), num(n) if fn == "norm1" else call("sqrt", num(n)))
         if isinstance(a, Transpose):
             return build(a.arg)
         return Call(fn, a, SCALAR)
@@ -525,7 +547,11 @@ def _softmax(a: Expr, axis: int = 0) -> Expr:
         return transpose(_softmax(a.arg, 3 - axis))
     row = rows == 1 and axis == 2
     arg, axis = _vector_axis("softmax", a, axis)
-    out = Call("softmax", arg, arg.shape, axis)
+    n = count(arg.shape, axis)
+    if isinstance(arg, Fill) and isinstance(n, int):
+        out = fill(Fraction(1, n), arg.shape)  # softmax(vector(c)) = vector(1/n)
+    else:
+        out = Call("softmax", arg, arg.shape, axis)
     return transpose(out) if row else out
 
 
@@ -555,7 +581,11 @@ def _logsumexp(a: Expr, axis: int = 0) -> Expr:
     if isinstance(a, Transpose) and axis:
         return transpose(_logsumexp(a.arg, 3 - axis))
     arg, axis = _vector_axis("logsumexp", a, axis)
-    return Call("logsumexp", arg, _reduced_shape(arg.shape, axis), axis)
+    shape, n = _reduced_shape(arg.shape, axis), count(arg.shape, axis)
+    if isinstance(arg, Fill) and isinstance(n, int):
+        # logsumexp(vector(c)) = c + log(n)
+        return mul(add(num(arg.value), call("log", num(n))), fill(1, shape))
+    return Call("logsumexp", arg, shape, axis)
 
 
 def _adjoint_logsumexp(n: Call, g: Expr) -> Expr:

@@ -371,6 +371,7 @@ class Mul(Expr):
     _slots = ("coef", "scalars", "chain")
 
     def __new__(cls, coef: Number, scalars: tuple, chain: tuple, shape: Shape):
+        coef = _exact(coef)
         node = cls._make((_number_key(coef), scalars, chain), shape)
         object.__setattr__(node, "coef", coef)
         return node

@@ -166,7 +166,10 @@ def test_a_repeated_scalar_product_is_not_lost():
     assert r.check().passed
     assert matcalc.hessian("norm2(c*z)", "c").check().passed
     e = matcalc.parse("(x'*y)*(x'*y)*a")
-    assert str(e) == "a*(x'*y)*x'*y"
+    assert str(e) == "(x'*y)^2*a"
+    # the factor and the chain are one base, whichever way the product was built
+    assert matcalc.parse("(z'*x)*(z'*x)*(z'*x)") == matcalc.parse("(z'*x)^3") \
+        == matcalc.parse("k.*(k.*k) where k = z'*x")
 
 
 @pytest.mark.parametrize("text, wrt, vars", [

@@ -130,3 +130,20 @@ def test_the_adjugate_gives_the_gradient_of_det_at_a_singular_matrix():
     np.testing.assert_allclose(r.evaluate({"X": X}), numeric, atol=1e-6)
     Y = RNG.normal(size=(3, 3))
     np.testing.assert_allclose(r.evaluate({"X": Y}), np.linalg.det(Y) * np.linalg.inv(Y).T)
+
+
+@pytest.mark.parametrize("text, same", [
+    ("c + logdet(diag(2+sin(y-y)))", "c + 3*log(2)"),     # logdet(2*eye(3))
+    ("c*det(diag(vector(2) + 0*y))", "8*c"),              # det(2*eye(3))
+    ("logsumexp(0*y)", "log(3)"),
+    ("norm2(0*y + 1)", "sqrt(3)"),
+    ("norm1(y - y + vector(2))", "6"),
+    ("mean(softmax(softmax(y,2),1)*x')", "sum(x)/6"),      # softmax of a constant
+])
+def test_a_constant_of_known_size_folds_to_its_value(text, same):
+    """A constant whose size the input fixes is folded where its size matters: printed
+    as vector(2) or eye its size would be free again."""
+    d = {"x": "vector(2)", "y": "vector(3)", "c": "scalar"}
+    e = matcalc.parse(text, d)
+    assert e == matcalc.parse(same, d)
+    assert matcalc.parse(str(e), d, shape=e.shape) == e
