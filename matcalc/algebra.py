@@ -22,7 +22,7 @@ from .dims import SCALAR, Dim, Shape, dim_mul, dim_text, is_scalar_shape, shape_
 from .errors import NotDifferentiableError, ShapeError
 from .nodes import (FUNCTIONS, Abstract, Add, Call, Commutation, ElemPow, Expr, Eye, Fill,
                     Hadamard, Kron, MatPow, Mul, Num, Number, Pow, Size, Transpose, Var, Vec,
-                    Constant)
+                    Constant, postorder)
 from .textform import broadcast_vector, order_key, primes
 
 
@@ -767,6 +767,14 @@ def is_symmetric(e: Expr) -> bool:
     return e.shape[0] == e.shape[1] and transpose(e) == e
 
 
+#: the nodes whose transpose is built from their children's transposes
+_PUSHED = (Mul, Add, Hadamard, Kron, MatPow)
+#: transpose is a pure function of its (interned, immutable) argument: results are kept,
+#: so that the transpose of a deep product is built once, children first, without recursion
+_T_MEMO: dict = {}
+T_MEMO_SIZE = 200_000
+
+
 def transpose(a: Expr) -> Expr:
     """``a'``, pushed through products, onto leaves.
 
@@ -776,6 +784,22 @@ def transpose(a: Expr) -> Expr:
     """
     if a.is_scalar:
         return a
+    if not isinstance(a, _PUSHED):
+        return _transpose(a)
+    memo = _T_MEMO
+    out = memo.get(a)
+    if out is None:
+        if len(memo) > T_MEMO_SIZE:
+            memo.clear()
+        for n in postorder(a, lambda n: isinstance(n, _PUSHED) and not n.is_scalar
+                           and n not in memo):
+            memo[n] = _transpose(n)
+        out = memo[a]
+    return out
+
+
+def _transpose(a: Expr) -> Expr:
+    """``a'`` for a non-scalar ``a`` whose pushed children are transposed already."""
     if isinstance(a, Transpose):
         return a.arg
     if isinstance(a, Var) and a.symmetric:

@@ -530,11 +530,13 @@ def hessian(expression: str, wrt: str, wrt2: str | None = None,
 
 
 def clear_caches() -> None:
-    """Forget what earlier derivatives left behind (the simplifier's memo and the LaTeX
-    printer's), so that a repeated derivative costs what a new one costs; the parse
+    """Forget what earlier derivatives left behind (the simplifier's memo, the transposes
+    and the LaTeX printer's), so that a repeated derivative costs what a new one costs; the parse
     tables stay.  For benchmarks: results never depend on the caches."""
-    from . import printing, simplify as simplifier
+    from . import algebra, numeric, printing, simplify as simplifier
     simplifier._MEMO.clear()
+    algebra._T_MEMO.clear()
+    numeric._PREPARED.clear()
     printing._PLAIN.memo.clear()
 
 

@@ -29,8 +29,8 @@ from .algebra import (ONE, ZERO, _parts, add, broadcast, call, elem_power, eye, 
                       scale, size, transpose)
 from .dims import SCALAR, dim_mul, is_scalar_shape, shape_text
 from .errors import NotDifferentiableError, ShapeError
-from .nodes import (FUNCTIONS, Abstract, Call, Constant, Eye, Expr, Fill, Hadamard, MatPow,
-                    Mul, Num, Size, Transpose)
+from .nodes import (FUNCTIONS, Abstract, Add, Call, Constant, Eye, Expr, Fill, Hadamard,
+                    MatPow, Mul, Num, Size, Transpose)
 
 #: the shape rules a function can have (see matcalc.parse for how each is inferred)
 SHAPE_RULES = (
@@ -398,6 +398,13 @@ def _sum(a: Expr, axis: int = 0) -> Expr:
     if isinstance(a, Mul) and (a.coef != 1 or a.scalars):
         c, s, ch = _parts(a)
         return make_mul(c, s, [_sum(_unit(make_mul(Fraction(1), (), ch)), axis)])
+    if isinstance(a, Add) and any(_spreads(t) for t in a.terms):
+        # a sum with a broadcast term, such as x - mean(x): summed term by term it may
+        # cancel (sum(x - mean(x)) = 0, the centred data of layer and batch norm), and
+        # so may a sum with a multiple of one: mean(p - (p'*c)*c/n) = mean(p)
+        spread = add(*[_sum(t, axis) for t in a.terms])
+        if not (isinstance(spread, Add) and len(spread.terms) >= len(a.terms)):
+            return spread
     if isinstance(a, Mul) and axis == 0 and len(a.chain) == 2 and a.chain[0].shape[1] == 1 \
             and (isinstance(a.chain[0], Fill) or isinstance(a.chain[1], Fill)):
         # sum(u*v') = sum(u)*sum(v): the sum of a constant's outer product is a multiple
@@ -414,6 +421,15 @@ def _sum(a: Expr, axis: int = 0) -> Expr:
     if axis == 0 and isinstance(a, Hadamard) and len(a.factors) == 2 and cols == 1:
         return mul(transpose(a.factors[0]), a.factors[1])  # sum(a.*b) -> a'*b
     return Call("sum", a, _reduced_shape(a.shape, axis), axis)
+
+
+def _spreads(t: Expr, nested: bool = False) -> bool:
+    """Is ``t`` a broadcast term (``-mean(x)*vector(1)``), or (one level down) a product
+    with a sum that has one, like ``(p'*c)*c`` with ``c = x - mean(x)``?"""
+    if not isinstance(t, Mul):
+        return False
+    return any(isinstance(f, Fill) or (not nested and isinstance(f, Add) and any(
+        _spreads(u, True) for u in f.terms)) for f in t.chain)
 
 
 def _reduced_shape(shape, axis: int):

@@ -138,8 +138,15 @@ class Evaluator:
         if e in self.memo:
             return self.memo[e]
         root = e
-        e = expand(e)  # user-defined functions: their bodies
-        self._adjugates(e)
+        prepared = _PREPARED.get(root)
+        if prepared is None:
+            if len(_PREPARED) > PREPARED_SIZE:
+                _PREPARED.clear()
+            e = expand(e)  # user-defined functions: their bodies
+            prepared = _PREPARED[root] = (e, [n for n in E.postorder(e, lambda n: True)
+                                              if adjugate_form(n) is not None])
+        e, adjugates = prepared
+        self._adjugates(adjugates)
         plan = build_plan((e,))
         # bind every variable first so that sizes are known before constants need them
         for var in plan.variables:
@@ -152,15 +159,15 @@ class Evaluator:
         self.memo[e] = self.memo[root] = out
         return out
 
-    def _adjugates(self, e: E.Expr) -> None:
+    def _adjugates(self, products: list) -> None:
         """det(A)*inv(A) is the adjugate of A, which exists where A is singular (the
-        gradient det(X)*inv(X)' of det(X) at a singular X): such products are computed
-        here, from the adjugate, before the plan runs (it takes them from the memo)."""
-        for n in E.postorder(e, lambda n: n not in self.memo):
-            form = adjugate_form(n)
-            if form is None:
+        gradient det(X)*inv(X)' of det(X) at a singular X): such ``products`` (children
+        first) are computed here, from the adjugate, before the plan runs (it takes them
+        from the memo)."""
+        for n in products:
+            if n in self.memo:
                 continue
-            det, i = form
+            det, i = adjugate_form(n)
             value = np.array([[_float(n.coef)]])
             for f in n.scalars:
                 if f is not det:
@@ -247,6 +254,13 @@ class Evaluator:
         if n.order - order == 1:
             return (apply(u + h) - apply(u - h)) / (2 * h)
         return (apply(u + h) - 2 * apply(u) + apply(u - h)) / (h * h)
+
+
+#: an expression to evaluate -> (it with user-defined functions expanded, its adjugate
+#: products): a pure function of the expression, kept so that a check's many
+#: evaluations of one expression prepare it once
+_PREPARED: dict = {}
+PREPARED_SIZE = 10_000
 
 
 def adjugate_form(n: E.Expr):
@@ -597,6 +611,25 @@ class CheckReport:
                 "tolerance": self.tolerance, "sizes": self.sizes, "points": self.points}
 
 
+#: a variable with more entries than this is checked along as many random directions
+MAX_DIRECTIONS = 32
+
+
+def directions_of(var: E.Var, shape: tuple, rng: np.random.Generator) -> list:
+    """The directions a check differentiates along: every basis direction of a small
+    variable, and MAX_DIRECTIONS random ones of a large one (a wrong gradient differs
+    from the right one along almost every direction, so this loses no power)."""
+    if math.prod(shape) <= MAX_DIRECTIONS:
+        return list(basis_directions(var, shape))
+    out = []
+    for k in range(MAX_DIRECTIONS):
+        d = rng.standard_normal(shape)
+        if var.symmetric:
+            d = (d + d.T) / 2
+        out.append((f" along random direction {k + 1}", d / np.abs(d).max()))
+    return out
+
+
 def basis_directions(var: E.Var, shape: tuple):
     """(label, direction) pairs spanning the variable's space (symmetric for symmetric)."""
     if var.symmetric:
@@ -714,7 +747,7 @@ def check_derivative(kind: str, function: E.Expr, derivative: E.Expr, var: E.Var
                 vals[name] = to_user(x, variables[name].shape)
             return Evaluator(vals, variables, p.sizes)(expr)
 
-        directions = list(basis_directions(by, y0.shape))
+        directions = directions_of(by, y0.shape, rng)
         scale = max(1.0, float(np.abs(y0).max()))
         h = FD_STEP * scale
         def quotients(inner: E.Expr, e: np.ndarray, column: bool):
@@ -746,8 +779,11 @@ def check_derivative(kind: str, function: E.Expr, derivative: E.Expr, var: E.Var
                         / (4 * step * step)
                     yield value, rounding_noise(corners, step * step)
 
-            for la, ea in basis_directions(var, x0.shape):
-                for lb, eb in directions:
+            firsts, seconds = directions_of(var, x0.shape, rng), directions
+            if len(firsts) * len(seconds) > MAX_DIRECTIONS ** 2 // 16:  # 8 × 8 at most
+                firsts, seconds = firsts[:8], seconds[:8]
+            for la, ea in firsts:
+                for lb, eb in seconds:
                     analytic = ea.reshape(1, -1, order="F") @ d @ eb.reshape(-1, 1, order="F")
                     tally.compare(f"∂²/∂{var.name}{la}∂{by.name}{lb}", analytic,
                                   second_differences(ea, eb),

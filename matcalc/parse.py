@@ -501,11 +501,12 @@ class _Typer:
                 stack.extend((a, False) for a in reversed(_typed_args(n)))
                 continue
             kids = _typed_args(n)
-            # the depth of the tree being built: f(g(h(...))) and a^b^c... nest, but a
-            # flat sum or product (a left-deep chain in the syntax) does not
+            # the depth of the tree being built: f(g(h(...))) and a^b^c... nest, but a sum
+            # or product does not (a*b*c is a flat chain, and a product nested to the
+            # right, a*(b*(c*...)), nests its parentheses, which the syntax limits)
             flat = n.kind == "binary" and n.value in ("+", "-", "*", ".*")
-            depth[id(n)] = max((depth.pop(id(a)) + (0 if flat and i == 0 else 1)
-                                for i, a in enumerate(kids)), default=0)
+            depth[id(n)] = max((depth.pop(id(a)) + (0 if flat else 1) for a in kids),
+                               default=0)
             if depth[id(n)] > LIMITS.max_depth:
                 raise LimitError(f"the expression nests more than {LIMITS.max_depth} levels "
                                  "deep; the limit is matcalc.LIMITS.max_depth", self.text,

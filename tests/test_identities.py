@@ -147,3 +147,27 @@ def test_a_constant_of_known_size_folds_to_its_value(text, same):
     e = matcalc.parse(text, d)
     assert e == matcalc.parse(same, d)
     assert matcalc.parse(str(e), d, shape=e.shape) == e
+
+
+def test_centred_data_sums_to_zero_and_layer_norm_reads_like_the_textbook():
+    """sum(x - mean(x)) = 0, so the layer-norm gradient is the textbook's
+    (p - mean(p) - xhat*mean(p.*xhat))/sigma, not 2.5 times longer."""
+    assert str(matcalc.parse("sum(x - mean(x))")) == "0"
+    assert str(matcalc.parse("sum(X - mean(X, 1), 1)")) == "vector(0)'"
+    r = matcalc.diff("g(z) where c = x - mean(x), s = sqrt(mean(c.^2) + e), z = c/s", "x",
+                     vars={"e": "scalar"})
+    assert "mean(p)" in str(r) and "mean(p+" not in str(r), str(r)
+    textbook = "(p - mean(p) - z*mean(p.*z))/s"
+    assert len(str(r).split("  where ")[0]) <= 1.5 * len(textbook), str(r)
+    # the values: the textbook formula with p = ∇g(z) for g = sum of cubes / 3
+    rng = np.random.default_rng(3)
+    x, e = rng.normal(size=5), 0.1
+    c = x - x.mean()
+    s = np.sqrt((c ** 2).mean() + e)
+    z = c / s
+    p = z ** 2
+    want = (p - p.mean() - z * (p * z).mean()) / s
+    got = r.evaluate({"x": x, "e": e, "g": lambda u: float(np.sum(u ** 3) / 3),
+                      "∇g": lambda u: np.asarray(u) ** 2})
+    assert np.allclose(got, want)
+    assert r.check().passed

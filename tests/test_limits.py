@@ -145,6 +145,27 @@ def test_a_flat_product_of_thousands_of_factors_is_not_deep():
     assert str(r.expr).startswith("A2000'*A1999'")
 
 
+def _tanh_network(depth: int) -> str:
+    h = "x"
+    for k in range(1, depth):
+        h = f"tanh(W{k}*{h}+b{k})"
+    return f"norm2(W{depth}*{h} - y)^2"
+
+
+@pytest.mark.parametrize("text, wrt", [
+    (_tanh_network(128), "W1"),
+    ("y'*log(" + "softmax(" * 128 + "x" + ")" * 128 + ")", "x"),
+])
+def test_the_default_limits_admit_a_network_128_layers_deep(text, wrt):
+    # issue 11: each layer is a call and a sum of products, which do not count as depth
+    r = outcome(lambda: matcalc.diff(text, wrt), seconds=30)
+    assert not isinstance(r, MatcalcError), str(r)
+    # printing, LaTeX and generated code do not recurse down the layers
+    assert len(str(r)) < 10_000 and r.latex()
+    code = r.numpy_code()
+    assert "def f(" in code
+
+
 # ---------------------------------------------------------------------------
 # a megabyte of input
 # ---------------------------------------------------------------------------
