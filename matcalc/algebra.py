@@ -550,6 +550,8 @@ def add(*terms: Expr) -> Expr:
     flat: list[Expr] = []
     for t in terms:
         flat.extend(t.terms if isinstance(t, Add) else (t,))
+    if len(flat) > 1 and any(_scaled_sum(t) for t in flat):
+        flat = _spread_scaled_sums(flat)
     shape = _broadcast_shape(flat, "add")
     coefs: dict[Expr, Number] = {}
     for t in flat:
@@ -563,6 +565,28 @@ def add(*terms: Expr) -> Expr:
         return out[0]
     out.sort(key=_term_key)
     return Add(tuple(out), shape)
+
+
+def _scaled_sum(t: Expr) -> bool:
+    """Is ``t`` a number times a sum, ``-(a - b)``?"""
+    return isinstance(t, Mul) and not t.scalars and len(t.chain) == 1 \
+        and isinstance(t.chain[0], Add)
+
+
+def _spread_scaled_sums(flat: list) -> list:
+    """``c*(a + b)`` spread into ``c*a + c*b`` where one of a, b is like another term of
+    the sum (so that ``v - (v - y)`` is ``y``); otherwise kept whole."""
+    bases = [split_coef(t)[1] for t in flat]
+    out: list = []
+    for i, t in enumerate(flat):
+        if _scaled_sum(t):
+            others = set(bases[:i] + bases[i + 1:])
+            inner = t.chain[0].terms
+            if any(split_coef(u)[1] in others for u in inner):
+                out.extend(scale(t.coef, u) for u in inner)
+                continue
+        out.append(t)
+    return out
 
 
 def _term_key(t: Expr):

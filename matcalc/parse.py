@@ -591,14 +591,19 @@ class _Typer:
 
 def elementwise_extreme(fn: str, a: E.Expr, b: E.Expr) -> E.Expr:
     """``max(A, B)`` entry by entry, as ``A + relu(B - A)`` (``max(0, u) = relu(u)``);
-    ``min(A, B) = A - relu(A - B)``."""
+    ``min(A, B) = A - relu(A - B)``; the shape is the operands' broadcast shape even
+    where the result folds to one of them (``min(0, x - x)`` is a zero vector)."""
+    from .algebra import _broadcast_shape
+    shape = _broadcast_shape([a, b], f"take the {fn} of")
     if fn == "max":
         if E.is_zero(b):
             a, b = b, a
-        return E.add(a, E.call("relu", E.sub(b, a)))
-    if E.is_zero(b):
-        return E.neg(E.call("relu", E.neg(a)))
-    return E.sub(a, E.call("relu", E.sub(a, b)))
+        out = E.add(a, E.call("relu", E.sub(b, a)))
+    elif E.is_zero(b):
+        out = E.neg(E.call("relu", E.neg(a)))
+    else:
+        out = E.sub(a, E.call("relu", E.sub(a, b)))
+    return E.broadcast(out, shape) if out.shape != shape else out
 
 
 def _divide(a: E.Expr, b: E.Expr) -> E.Expr:

@@ -116,7 +116,15 @@ def add_terms(n: Add, keep=None) -> list[Expr]:
              is not None else broadcast_vector(t) for t in n.terms]
     if all(b is not None for b in shown):
         return list(n.terms)
-    return [b if b is not None else t for b, t in zip(shown, n.terms)]
+    out = [b if b is not None else t for b, t in zip(shown, n.terms)]
+    rows, cols = n.shape
+    if rows != 1 and cols != 1 and any(t.shape == (1, cols) for t in out) \
+            and any(t.shape == (rows, 1) for t in out):
+        # a row and a column would be added first, which reads as an outer sum, not in
+        # the language: a term of the full shape goes first (M + x' + x, not x' + x + M)
+        first = next(i for i, t in enumerate(out) if t.shape == n.shape)
+        out.insert(0, out.pop(first))
+    return out
 
 
 def product_parts(n: Mul, keep=None) -> tuple:

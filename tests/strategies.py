@@ -9,7 +9,16 @@ denominators are positive forms (``exp(tanh(u))``, ``1 + u.^2``, ``2 + sin(u)``,
 the arguments of ``inv``, ``det`` and ``logdet`` are symmetric positive definite forms
 (``eye + tanh(M)*tanh(M)'``, a symmetric ``S`` which the checker draws positive definite,
 or a plain square variable which the checker draws well conditioned), and the arguments
-of ``arcsin``, ``arccos`` and ``tan`` are bounded (``0.5*tanh(u)``).
+of ``arcsin``, ``arccos`` and ``tan`` are bounded (``0.5*tanh(u)``), and the argument of
+``log1p`` is above -1.
+
+Besides the operators and functions of SPEC §1 the generator writes broadcasting (a
+column vector or a row vector with a matrix: ``W*X + b``, ``X .* b``, ``X ./ b``), the
+axis forms ``sum(X,d)``, ``mean(X,d)``, ``logsumexp(X,d)``, ``softmax(X,d)`` (and
+attention, ``softmax(A*B', 2)*C``), ``max``/``min`` of one argument and of two,
+the constant ``pi``, ``where`` definitions (``EXPR where u = ..., V = ...``, the names
+used once or more) and the declared functions ``phi=function`` and ``s=elementwise``
+(``s(u)``, ``∇s(u)``, ``∇²s(u)``).
 
 The generator builds a small syntax tree of tuples, not engine objects, so that it can be
 printed two ways (minimal parentheses and full parentheses, optionally spaced) and
@@ -20,10 +29,16 @@ Trees are tuples whose first item is the node kind:
 
 ``("var", name)``, ``("num", text)``, ``("neg", u)``, ``("pos", u)``, ``("t", u)``,
 ``("bin", op, left, right)``, ``("call", fn, u)``, ``("grad", fn, u)``,
-``("hess", fn, u)``, ``("const", "vector"|"matrix", c, shape)``, ``("eye", d)``.
+``("hess", fn, u)``, ``("const", "vector"|"matrix", c, shape)``, ``("eye", d)``,
+``("axis", fn, u, d)`` (``sum(u, d)``), ``("call2", "max"|"min", u, v)``,
+``("where", body, ((name, tree), ...))`` (only at the top) and ``("def", name)``, a use
+of a defined name.  A broadcasting ``("bin", op, left, right, "column"|"row")`` carries
+which vector broadcasts (for the coverage statistics only).  ``("num", "pi")`` is pi.
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,13 +61,24 @@ DIMENSION_CHOICES = [("n", "m"), ("n", "m"), ("n", "m"), ("p", "q"), ("m", "n"),
                      ("n", 3), (2, "m"), (2, 3), (3, 3)]
 
 ELEMENTWISE = ("exp", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh",
-               "cosh", "tanh", "abs", "sign", "sqrt", "relu", "sigmoid", "softplus")
-MATRIX_FUNCTIONS = ("tr", "det", "logdet", "inv", "diag", "sum", "norm1", "norm2",
-                    "softmax", "logsumexp")
+               "cosh", "tanh", "abs", "sign", "sqrt", "relu", "sigmoid", "softplus",
+               "log1p", "expm1", "erf")
+MATRIX_FUNCTIONS = ("tr", "det", "logdet", "inv", "diag", "sum", "mean", "max", "min",
+                    "norm1", "norm2", "softmax", "logsumexp")
+#: functions with an axis form f(X, 1), f(X, 2)
+AXIS_FUNCTIONS = ("sum", "mean", "logsumexp", "softmax")
 OPERATORS = ("+", "-", "*", "/", ".*", "./", "^", ".^")
-BOUNDED = ("tanh", "sin", "cos", "sigmoid", "arctan")
-POSITIVE_NUMBERS = ("2", "0.5", "3", ".5", "1.5", "1", "1e-1", "2.5e0")
+BOUNDED = ("tanh", "sin", "cos", "sigmoid", "arctan", "erf")
+POSITIVE_NUMBERS = ("2", "0.5", "3", ".5", "1.5", "1", "1e-1", "2.5e0", "pi")
 NUMBERS = POSITIVE_NUMBERS + ("0",)
+
+#: the declared abstract functions: a scalar-valued one (applied to one argument shape
+#: per expression, since the checker makes one test function per name) and an
+#: element-wise one
+DECLARED_FUNCTION, DECLARED_ELEMENTWISE = "phi", "s"
+#: names that where-definitions take; none is a variable, function, size or reserved name
+DEFINITION_NAMES = ("u", "v", "w", "h", "k", "t", "r", "U", "V", "H", "K", "T", "h1",
+                    "act", "z2", "Q1")
 
 LEAVES = {
     SCALAR: [("var", "a"), ("var", "b"), ("var", "c")],
@@ -70,6 +96,11 @@ LEAVES = {
 def function_name(shape) -> str:
     """One abstract function per argument shape (the checker needs one shape per name)."""
     return "g" + "".join(str(d).lower() for d in shape)
+
+
+def is_abstract(name: str) -> bool:
+    """Is ``name`` (of a call, ∇ or ∇² node) an abstract function?"""
+    return name not in NUMPY_FUNCTIONS
 
 
 def is_square(shape) -> bool:
@@ -103,6 +134,8 @@ class Generator:
     def __init__(self, draw, budget: Budget):
         self.draw = draw
         self.budget = budget
+        self.phi_shape = None          # phi's argument shape, fixed by its first use
+        self.definitions: dict = {}    # shape -> the where-defined names of that shape
 
     def pick(self, options):
         return self.draw(st.sampled_from(options))
@@ -115,11 +148,18 @@ class Generator:
             return ("num", self.pick(NUMBERS))
         return self.pick(LEAVES[shape])
 
+    def leaf_or_definition(self, shape):
+        """A leaf, or (more often, when there is one) a where-defined name of the shape."""
+        defined = self.definitions.get(shape)
+        if defined and self.chance(60):
+            return ("def", self.pick(defined))
+        return self.leaf(shape)
+
     # the main production ---------------------------------------------------
     def expr(self, shape, depth: int, root: bool = False):
         if depth <= 0 or not self.budget.spend() or (
                 not root and self.chance(self.LEAF_PERCENT)):
-            return self.leaf(shape)
+            return self.leaf_or_definition(shape)
         d = depth - 1
         productions = self.productions(shape)
         name = self.pick(productions)
@@ -129,11 +169,19 @@ class Generator:
         out = ["add", "sub", "hadamard", "divide_elementwise", "scale", "divide", "neg",
                "transpose", "elementwise", "elementwise", "elementwise", "elem_power",
                "matmul", "matmul"]
+        out += ["extreme_pair", "elementwise_derivative"]
         if shape != SCALAR:
-            out += ["broadcast", "constant"]
+            out += ["broadcast", "constant", "softmax_axis"]
         if shape == SCALAR:
             out += ["trace", "det", "logdet", "reduce", "reduce", "reduce", "logsumexp",
-                    "abstract", "abstract", "power", "power", "scalar_matrix_function"]
+                    "abstract", "abstract", "power", "power", "scalar_matrix_function",
+                    "extreme", "extreme", "axis_to_scalar", "declared_function"]
+        if shape[0] != 1 and shape[1] != 1:
+            out += ["broadcast_vector", "broadcast_vector", "broadcast_vector"]
+        if shape[0] != 1:
+            out += ["attention"]
+        if (shape[0] == 1) != (shape[1] == 1):
+            out += ["axis_reduce", "axis_reduce"]
         if is_column(shape):
             out += ["softmax", "diag_of_matrix", "gradient_call"]
         if is_square(shape):
@@ -182,12 +230,16 @@ class Generator:
         return ("t", self.expr((shape[1], shape[0]), d))
 
     def p_elementwise(self, shape, d):
-        fn = self.pick(ELEMENTWISE)
+        fn = self.pick(ELEMENTWISE + (DECLARED_ELEMENTWISE,))
         if fn in ("log", "sqrt"):
             arg = self.positive(shape, d)
         elif fn in ("arcsin", "arccos", "tan"):
             arg = ("bin", "*", ("num", "0.5"), self.bounded(shape, d))
-        elif fn in ("exp", "sinh", "cosh"):
+        elif fn == "log1p":
+            # entries above -1: positive, or in [-0.8, 0.8]
+            arg = self.positive(shape, d) if self.chance(50) else (
+                "bin", "*", ("num", "0.5"), self.bounded(shape, d))
+        elif fn in ("exp", "sinh", "cosh", "expm1"):
             arg = self.bounded(shape, d) if self.chance(70) else self.leaf(shape)
         else:
             arg = self.expr(shape, d)
@@ -207,6 +259,74 @@ class Generator:
         else:
             exponent = self.small_scalar(d)
         return ("bin", ".^", base, exponent)
+
+    def p_elementwise_derivative(self, shape, d):
+        """``∇s(u)`` and, rarely (its derivative needs third ones), ``∇²s(u)``."""
+        if self.chance(50):
+            return self.p_elementwise(shape, d)
+        kind = "hess" if self.chance(20) else "grad"
+        return (kind, DECLARED_ELEMENTWISE, self.expr(shape, d))
+
+    def p_extreme_pair(self, shape, d):
+        """``max(u, v)``, ``min(u, v)`` (sugar for ``u + relu(v - u)``), sometimes of a
+        scalar and an array."""
+        fn = self.pick(["max", "min"])
+        if shape != SCALAR and self.chance(25):
+            other = ("num", "0") if self.chance(50) else self.expr(SCALAR, d)
+            if self.chance(50):
+                return ("call2", fn, self.expr(shape, d), other)
+            return ("call2", fn, other, self.expr(shape, d))
+        return ("call2", fn, self.expr(shape, d), self.expr(shape, d))
+
+    def p_softmax_axis(self, shape, d):
+        return ("axis", "softmax", self.expr(shape, d), self.pick([1, 2]))
+
+    def p_axis_reduce(self, shape, d):
+        """``sum(X, 1)`` (a row), ``sum(X, 2)`` (a column), likewise mean and logsumexp;
+        now and then of a vector along its length-one axis."""
+        fn = self.pick(["sum", "mean", "logsumexp"])
+        inner = self.pick([N, M, N, M, 1])
+        if is_column(shape):
+            return ("axis", fn, self.expr((shape[0], inner), d), 2)
+        return ("axis", fn, self.expr((inner, shape[1]), d), 1)
+
+    def p_axis_to_scalar(self, shape, d):
+        """``sum(x, 1)`` of a column, ``mean(x', 2)`` of a row: a scalar."""
+        fn = self.pick(["sum", "mean", "logsumexp"])
+        dim = self.pick([N, M])
+        if self.chance(50):
+            return ("axis", fn, self.expr((dim, 1), d), 1)
+        return ("axis", fn, self.expr((1, dim), d), 2)
+
+    def p_attention(self, shape, d):
+        """``softmax(P*Q', 2)*V``, sometimes with the scores scaled ``/sqrt(c)``."""
+        k, j = self.pick([N, M]), self.pick([N, M])
+        scores = ("bin", "*", self.expr((shape[0], k), d), ("t", self.expr((j, k), d)))
+        if self.chance(30):
+            scores = ("bin", "/", scores, ("call", "sqrt", ("num", self.pick(["2", "3"]))))
+        return ("bin", "*", ("axis", "softmax", scores, 2), self.expr((j, shape[1]), d),
+                "attention")
+
+    def p_broadcast_vector(self, shape, d):
+        """A column vector across a matrix's columns or a row vector down its rows, with
+        ``+ - .* ./``: ``W*X + b``, ``X .* b``, ``X ./ b`` (b positive), ``b ./ X``."""
+        r, c = shape
+        which = self.pick(["column", "row"])
+        vshape = (r, 1) if which == "column" else (1, c)
+        op = self.pick(["+", "-", ".*", "./", "+", ".*"])
+        if op == "./":
+            if self.chance(25):
+                return ("bin", "./", self.expr(vshape, d), self.positive(shape, d), which)
+            return ("bin", "./", self.expr(shape, d), self.positive(vshape, d), which)
+        if self.chance(30):
+            inner = self.pick([N, M])
+            matrix = ("bin", "*", self.expr((r, inner), d), self.expr((inner, c), d))
+        else:
+            matrix = self.expr(shape, d)
+        vector = self.expr(vshape, d)
+        if self.chance(70):
+            return ("bin", op, matrix, vector, which)
+        return ("bin", op, vector, matrix, which)
 
     def p_matmul(self, shape, d):
         r, c = shape
@@ -245,7 +365,7 @@ class Generator:
         return ("call", "logdet", self.spd(self.pick([N, M]), d))
 
     def p_reduce(self, shape, d):
-        fn = self.pick(["sum", "norm1", "norm2"])
+        fn = self.pick(["sum", "norm1", "norm2", "mean"])
         return ("call", fn, self.expr(self.pick(SHAPES), d))
 
     def p_logsumexp(self, shape, d):
@@ -254,6 +374,25 @@ class Generator:
     def p_abstract(self, shape, d):
         arg_shape = self.pick(SHAPES)
         return ("call", function_name(arg_shape), self.expr(arg_shape, d))
+
+    def phi_fits(self, shape) -> bool:
+        """May phi take an argument of this shape (one shape per expression)?  The first
+        non-scalar shape asked about becomes phi's."""
+        if self.phi_shape is None and shape != SCALAR:
+            self.phi_shape = shape
+        return self.phi_shape == shape
+
+    def p_declared_function(self, shape, d):
+        """``phi(u)``, phi declared ``function``, of a vector or matrix."""
+        if self.phi_shape is None:
+            # columns more often: they admit ∇²phi(u) too
+            self.phi_shape = self.pick([s for s in SHAPES if s != SCALAR]
+                                       + [(N, 1), (M, 1), (N, 1)])
+        return ("call", DECLARED_FUNCTION, self.expr(self.phi_shape, d))
+
+    def p_extreme(self, shape, d):
+        """``max(u)``, ``min(u)`` over all entries (the checker avoids near ties)."""
+        return ("call", self.pick(["max", "min"]), self.expr(self.pick(SHAPES), d))
 
     def p_power(self, shape, d):
         kind = self.pick(["integer", "fraction", "negative", "symbolic", "number_base"])
@@ -289,6 +428,8 @@ class Generator:
         return ("call", "diag", self.expr((shape[0], shape[0]), d))
 
     def p_gradient_call(self, shape, d):
+        if self.chance(40) and self.phi_fits(shape):
+            return ("grad", DECLARED_FUNCTION, self.expr(shape, d))
         return ("grad", function_name(shape), self.expr(shape, d))
 
     # square-matrix productions ----------------------------------------------
@@ -313,13 +454,18 @@ class Generator:
         # ∇g of a matrix argument: differentiating it is refused (a 4-way tensor)
         if self.chance(85):
             return self.p_add(shape, d)
-        return ("grad", function_name(shape), self.expr(shape, d))
+        name = DECLARED_FUNCTION if self.chance(30) and self.phi_fits(shape) else \
+            function_name(shape)
+        return ("grad", name, self.expr(shape, d))
 
     def p_rare_hessian(self, shape, d):
         # ∇²g(u): differentiating it needs third derivatives, which are refused
-        if self.chance(50):
+        if self.chance(30):
             return self.p_sub(shape, d)
-        return ("hess", function_name((shape[0], 1)), self.expr((shape[0], 1), d))
+        arg = (shape[0], 1)
+        name = DECLARED_FUNCTION if self.chance(50) and self.phi_fits(arg) else \
+            function_name(arg)
+        return ("hess", name, self.expr(arg, d))
 
     # domain-keeping wrappers -------------------------------------------------
     def bounded(self, shape, d):
@@ -450,6 +596,12 @@ def _exponent_ok(t) -> bool:
 
 def to_text(t, full: bool = False, spaced: bool = False) -> str:
     """The tree as input text, with as few parentheses as the grammar needs (or all)."""
+    if t[0] == "where":
+        eq, comma = (" = ", ", ") if spaced else ("=", ",")
+        definitions = comma.join(f"{name}{eq}{to_text(sub, full, spaced)}"
+                                 for name, sub in t[2])
+        return f"{to_text(t[1], full, spaced)} where {definitions}"
+
     def wrap(child, minimum: int) -> str:
         s = go(child)
         need = precedence(child) < minimum or (full and precedence(child) < P_ATOM)
@@ -463,6 +615,12 @@ def to_text(t, full: bool = False, spaced: bool = False) -> str:
             return t[1]
         if kind == "eye":
             return "eye"
+        if kind == "def":
+            return t[1]
+        if kind == "axis":
+            return f"{t[1]}({go(t[2])},{' ' if spaced else ''}{t[3]})"
+        if kind == "call2":
+            return f"{t[1]}({go(t[2])},{' ' if spaced else ''}{go(t[3])})"
         if kind == "const":
             return f"{t[1]}({go(t[2])})"
         if kind == "call":
@@ -499,10 +657,12 @@ def children(t):
     kind = t[0]
     if kind in ("neg", "pos", "t"):
         return (t[1],)
-    if kind in ("call", "grad", "hess"):
+    if kind in ("call", "grad", "hess", "axis"):
         return (t[2],)
-    if kind == "bin":
+    if kind in ("bin", "call2"):
         return (t[2], t[3])
+    if kind == "where":
+        return (t[1],) + tuple(sub for _, sub in t[2])
     if kind == "const":
         return (t[2],)
     return ()
@@ -531,6 +691,42 @@ def used_variables(t) -> list[str]:
     return sorted({n[1] for n in nodes(t) if n[0] == "var"})
 
 
+def definition_uses(t) -> Counter:
+    """How often each where-defined name is used (in the body and later definitions)."""
+    return Counter(n[1] for n in nodes(t) if n[0] == "def")
+
+
+def inline(t):
+    """The tree with its where-definitions substituted: ``g(u) where u = W*x`` is
+    ``g(W*x)`` (SPEC §1)."""
+    if t[0] != "where":
+        return t
+    defined: dict = {}
+
+    def substitute(n):
+        kind = n[0]
+        if kind == "def":
+            return defined[n[1]]
+        if kind in ("neg", "pos", "t"):
+            return (kind, substitute(n[1]))
+        if kind in ("call", "grad", "hess", "axis", "const"):
+            return n[:2] + (substitute(n[2]),) + n[3:]
+        if kind in ("bin", "call2"):
+            return n[:2] + (substitute(n[2]), substitute(n[3])) + n[4:]
+        return n
+
+    for name, sub in t[2]:
+        defined[name] = substitute(sub)
+    return substitute(t[1])
+
+
+def abstract_feature(prefix: str, name: str) -> str:
+    """``g(u)``, ``∇phi(u)``, ``∇²s(u)``: an abstract function feature."""
+    if name not in (DECLARED_FUNCTION, DECLARED_ELEMENTWISE):
+        name = "g"
+    return f"{prefix}{name}(u)"
+
+
 def features(t) -> set[str]:
     """Operators and functions a tree uses (for coverage statistics)."""
     out = set()
@@ -538,6 +734,9 @@ def features(t) -> set[str]:
         kind = n[0]
         if kind == "bin":
             out.add(n[1])
+            if len(n) > 4:
+                out.add({"column": "column broadcast", "row": "row broadcast",
+                         "attention": "attention"}[n[4]])
         elif kind == "neg":
             out.add("unary -")
         elif kind == "pos":
@@ -545,21 +744,38 @@ def features(t) -> set[str]:
         elif kind == "t":
             out.add("'")
         elif kind == "call":
-            out.add(n[1] if not n[1].startswith("g") else "g(u)")
+            out.add(n[1] if not is_abstract(n[1]) else abstract_feature("", n[1]))
         elif kind == "grad":
-            out.add("∇g(u)")
+            out.add(abstract_feature("∇", n[1]))
         elif kind == "hess":
-            out.add("∇²g(u)")
+            out.add(abstract_feature("∇²", n[1]))
         elif kind == "const":
             out.add(f"{n[1]}(c)")
         elif kind == "eye":
             out.add("eye")
+        elif kind == "num" and n[1] == "pi":
+            out.add("pi")
+        elif kind == "axis":
+            out.add(f"{n[1]}(X,{n[3]})")
+        elif kind == "call2":
+            out.add(f"{n[1]}(A,B)")
+        elif kind == "where":
+            out.add("where")
+            if len(n[2]) > 1:
+                out.add("where, several definitions")
+            if any(k > 1 for k in definition_uses(n).values()):
+                out.add("where, a name used twice")
     return out
 
 
 ALL_FEATURES = (set(OPERATORS) | {"unary -", "unary +", "'"} | set(ELEMENTWISE)
                 | set(MATRIX_FUNCTIONS) | {"g(u)", "∇g(u)", "∇²g(u)", "vector(c)",
-                                           "matrix(c)", "eye"})
+                                           "matrix(c)", "eye"}
+                | {"column broadcast", "row broadcast", "attention", "pi", "max(A,B)",
+                   "min(A,B)", "where", "where, several definitions",
+                   "where, a name used twice", "phi(u)", "∇phi(u)", "∇²phi(u)", "s(u)",
+                   "∇s(u)", "∇²s(u)"}
+                | {f"{fn}(X,{d})" for fn in AXIS_FUNCTIONS for d in (1, 2)})
 
 
 # ---------------------------------------------------------------------------
@@ -576,13 +792,22 @@ class Case:
     vars: dict                      # declarations, e.g. {"A": "matrix(n,m)"}
     slots: dict                     # slot -> declared size (a name or an integer)
     sizes: dict = field(default_factory=dict)   # slot -> integer, for evaluate_tree
+    inlined: str = ""               # where-definitions substituted, minimal parentheses
 
     @property
     def variables(self) -> list[str]:
-        return [name for name, kind in self.vars.items() if kind != "function"]
+        return [name for name, kind in self.vars.items() if kind not in FUNCTION_KINDS]
+
+    @property
+    def functions(self) -> dict:
+        """The declared abstract functions: name -> "function" | "elementwise"."""
+        return {name: kind for name, kind in self.vars.items() if kind in FUNCTION_KINDS}
 
     def __repr__(self) -> str:  # what hypothesis shows for a falsifying example
         return f"Case(text={self.text!r}, vars={self.vars!r})"
+
+
+FUNCTION_KINDS = ("function", "elementwise")
 
 
 def declaration(kind: str, shape, slots: dict) -> str:
@@ -600,26 +825,68 @@ def case_from_tree(tree, slot_names=("n", "m"), full: bool = False,
     names = used_variables(tree)
     vars = {name: declaration(VARIABLES[name][0], VARIABLES[name][1], slots)
             for name in names}
-    # abstract functions with names longer than one letter are declared (SPEC §1)
-    vars.update({n[1]: "function" for n in nodes(tree)
-                 if n[0] in ("call", "grad", "hess") and n[1] not in NUMPY_FUNCTIONS
-                 and len(n[1]) > 1})
+    # abstract functions with names longer than one letter are declared, and so is the
+    # element-wise s (SPEC §1)
+    vars.update({n[1]: "elementwise" if n[1] == DECLARED_ELEMENTWISE else "function"
+                 for n in nodes(tree) if n[0] in ("call", "grad", "hess")
+                 and is_abstract(n[1]) and (len(n[1]) > 1 or n[1] == DECLARED_ELEMENTWISE)})
     # sizes for evaluate_tree: declared integers as they are, symbolic slots 2 and 3
     sizes = {slot: size if isinstance(size, int) else default
              for (slot, size), default in zip(slots.items(), (2, 3))}
     return Case(tree, to_text(tree, full=full, spaced=spaced), to_text(tree),
-                to_text(tree, full=True), vars, slots, sizes)
+                to_text(tree, full=True), vars, slots, sizes, to_text(inline(tree)))
+
+
+def to_scalar(t, shape, gen: Generator):
+    """A scalar made of ``t`` (a use of a defined name): ``u``, ``sum(U)``, ``u'*u``, ..."""
+    if shape == SCALAR:
+        return gen.pick([t, ("call", "sin", t), ("bin", "^", t, ("num", "2"))])
+    options = [("call", "sum", t), ("call", "mean", t), ("call", "norm2", t)]
+    if is_column(shape):
+        options.append(("bin", "*", ("t", t), t))
+    elif shape[0] == 1:
+        options.append(("bin", "*", t, ("t", t)))
+    elif is_square(shape):
+        options.append(("call", "tr", t))
+    return gen.pick(options)
+
+
+def with_definitions(gen: Generator, depth_limit: int):
+    """``EXPR where u = ..., V = ...``: one to three definitions (later ones may use
+    earlier ones), each used at least once, some twice or more."""
+    count = gen.pick([1, 1, 1, 2, 2, 3])
+    names = gen.draw(st.permutations(DEFINITION_NAMES))[:count]
+    definitions = []
+    for name in names:
+        shape = gen.pick(SHAPES)
+        sub = gen.expr(shape, gen.pick([1, 2, 3, 3]), root=gen.chance(85))
+        definitions.append((name, sub))
+        gen.definitions.setdefault(shape, []).append(name)
+    body = gen.expr(SCALAR, depth_limit, root=True)
+    shapes = {name: shape for shape, names in gen.definitions.items() for name in names}
+    for name, _ in definitions:
+        uses = definition_uses(("where", body, tuple(definitions)))[name]
+        if uses == 0 or (uses == 1 and gen.chance(30)):
+            term = to_scalar(("def", name), shapes[name], gen)
+            body = ("bin", gen.pick(["+", "-"]), body, term)
+    return ("where", body, tuple(definitions))
 
 
 @st.composite
-def cases(draw, max_depth: int = 7, max_nodes: int = 60):
-    """A random well-typed scalar expression with its declarations."""
+def cases(draw, max_depth: int = 7, max_nodes: int = 60, where_percent: int = 25):
+    """A random well-typed scalar expression with its declarations; ``where_percent``
+    of them written with where-definitions."""
     slot_names = draw(st.sampled_from(DIMENSION_CHOICES))
     depth_limit = draw(st.integers(3, max_depth))
     gen = Generator(draw, Budget(max_nodes))
-    tree = gen.expr(SCALAR, depth_limit, root=True)
-    if not used_variables(tree):
-        tree = ("bin", "+", tree, gen.pick(LEAVES[SCALAR]))
+    if gen.chance(where_percent):
+        tree = with_definitions(gen, depth_limit)
+        if not used_variables(tree):
+            tree = ("where", ("bin", "+", tree[1], gen.pick(LEAVES[SCALAR])), tree[2])
+    else:
+        tree = gen.expr(SCALAR, depth_limit, root=True)
+        if not used_variables(tree):
+            tree = ("bin", "+", tree, gen.pick(LEAVES[SCALAR]))
     spaced = draw(st.booleans())
     full = draw(st.sampled_from([False, False, True]))
     return case_from_tree(tree, slot_names, full=full, spaced=spaced)
@@ -648,9 +915,41 @@ def abstract_hessian(u):
     return np.diag(-np.sin(flat)) + 0.5
 
 
-def _softmax(u):
-    z = np.exp(u - u.max())
-    return z / z.sum()
+def elementwise_s(u):
+    """The test function for the element-wise s: sin(t) + t^2/4, entry by entry."""
+    u = np.asarray(u, dtype=float)
+    return np.sin(u) + 0.25 * u * u
+
+
+def elementwise_ds(u):
+    u = np.asarray(u, dtype=float)
+    return np.cos(u) + 0.5 * u
+
+
+def elementwise_dds(u):
+    u = np.asarray(u, dtype=float)
+    return -np.sin(u) + 0.5
+
+
+def _softmax(u, axis=None):
+    z = np.exp(u - u.max(axis=axis, keepdims=True))
+    return z / z.sum(axis=axis, keepdims=True)
+
+
+def _logsumexp(u, axis=None):
+    top = u.max(axis=axis, keepdims=True)
+    return top + np.log(np.exp(u - top).sum(axis=axis, keepdims=True))
+
+
+_erf = np.vectorize(math.erf, otypes=[float])
+
+#: f(X, d) of the axis forms, d = 1 (down the columns) or 2 (along the rows)
+AXIS_NUMPY = {
+    "sum": lambda u, axis: u.sum(axis=axis, keepdims=True),
+    "mean": lambda u, axis: u.mean(axis=axis, keepdims=True),
+    "logsumexp": _logsumexp,
+    "softmax": _softmax,
+}
 
 
 NUMPY_FUNCTIONS = {
@@ -659,6 +958,10 @@ NUMPY_FUNCTIONS = {
     "cosh": np.cosh, "tanh": np.tanh, "abs": np.abs, "sign": np.sign, "sqrt": np.sqrt,
     "relu": lambda u: np.maximum(u, 0.0), "sigmoid": lambda u: 1.0 / (1.0 + np.exp(-u)),
     "softplus": lambda u: np.log1p(np.exp(u)),
+    "log1p": np.log1p, "expm1": np.expm1, "erf": _erf,
+    "mean": lambda u: np.array([[u.mean()]]),
+    "max": lambda u: np.array([[u.max()]]),
+    "min": lambda u: np.array([[u.min()]]),
     "tr": lambda u: np.array([[np.trace(u)]]),
     "det": lambda u: np.array([[np.linalg.det(u)]]),
     "logdet": lambda u: np.array([[np.log(np.linalg.det(u))]]),
@@ -668,7 +971,7 @@ NUMPY_FUNCTIONS = {
     "norm1": lambda u: np.array([[np.abs(u).sum()]]),
     "norm2": lambda u: np.array([[np.sqrt((u ** 2).sum())]]),
     "softmax": _softmax,
-    "logsumexp": lambda u: np.array([[np.log(np.exp(u).sum())]]),
+    "logsumexp": lambda u: _logsumexp(u).reshape(1, 1),
 }
 
 
@@ -701,15 +1004,24 @@ def user_values(case: Case, values: dict) -> dict:
         else:
             out[name] = v.copy()
     for n in nodes(case.tree):
-        if n[0] in ("call", "grad", "hess") and n[1] not in NUMPY_FUNCTIONS:
-            out[n[1]] = abstract_g
-            out["∇" + n[1]] = abstract_grad
-            out["∇²" + n[1]] = abstract_hessian
+        if n[0] in ("call", "grad", "hess") and is_abstract(n[1]):
+            if n[1] == DECLARED_ELEMENTWISE:
+                tf = (elementwise_s, elementwise_ds, elementwise_dds)
+            else:
+                tf = (abstract_g, abstract_grad, abstract_hessian)
+            out[n[1]], out["∇" + n[1]], out["∇²" + n[1]] = tf
     return out
 
 
 def evaluate_tree(t, values: dict, sizes: dict) -> np.ndarray:
-    """Value of a tree as a 2-D array, by a direct NumPy interpretation of the tree."""
+    """Value of a tree as a 2-D array, by a direct NumPy interpretation of the tree;
+    where-definitions are evaluated in order and their names bound to the values."""
+    if t[0] == "where":
+        values = dict(values)
+        for name, sub in t[2]:
+            values[name] = evaluate_tree(sub, values, sizes)
+        return evaluate_tree(t[1], values, sizes)
+
     def size(d):
         return sizes.get(d, d)
 
@@ -729,10 +1041,14 @@ def evaluate_tree(t, values: dict, sizes: dict) -> np.ndarray:
 
 def _evaluate_node(node, args, values, size) -> np.ndarray:
     kind = node[0]
-    if kind == "var":
+    if kind in ("var", "def"):
         return values[node[1]]
     if kind == "num":
-        return np.array([[float(node[1])]])
+        return np.array([[np.pi if node[1] == "pi" else float(node[1])]])
+    if kind == "axis":
+        return AXIS_NUMPY[node[1]](args[0], axis=node[3] - 1)
+    if kind == "call2":
+        return (np.maximum if node[1] == "max" else np.minimum)(args[0], args[1])
     if kind == "eye":
         return np.eye(size(node[1]))
     if kind == "const":
@@ -748,11 +1064,17 @@ def _evaluate_node(node, args, values, size) -> np.ndarray:
         fn = NUMPY_FUNCTIONS.get(node[1])
         if fn is not None:
             return fn(args[0])
+        if node[1] == DECLARED_ELEMENTWISE:
+            return elementwise_s(args[0])
         return np.array([[abstract_g(args[0])]])
     if kind == "grad":
+        if node[1] == DECLARED_ELEMENTWISE:
+            return elementwise_ds(args[0])
         return abstract_grad(args[0])
     if kind == "hess":
         u = args[0]
+        if node[1] == DECLARED_ELEMENTWISE:
+            return elementwise_dds(u)
         if u.shape == (1, 1):
             return np.array([[float(abstract_hessian(u[0, 0]))]])
         return abstract_hessian(u)
