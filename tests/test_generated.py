@@ -1006,6 +1006,7 @@ def test_regression_human_form_of_several_gradients_defines_every_name():
     for r in results:
         again = matcalc.parse(str(r), {**vars, **declarations(r.expr)}, shape=r.expr.shape)
         assert again == r.expr, str(r)
+    assert "/3" in str(results) and "dim(3)" not in str(results)  # a known size: a number
 
 
 @pytest.mark.parametrize("text, same", [
