@@ -300,11 +300,12 @@ def _latex_top(e: E.Expr, pieces) -> str:
     return LATEX_RULES[type(e)](e, pieces) if e in pieces.names else pieces(e)
 
 
-def human_text(e: E.Expr) -> str:
-    """The human form of one expression.
+def human_text(e: E.Expr, avoid=()) -> str:
+    """The human form of one expression (no piece is named after a name of ``avoid``,
+    such as the declared names it was parsed with).
 
     >>> from matcalc import parse
     >>> print(human_text(parse("sigmoid(W*x)*x' + sigmoid(W*x)*y'")))
     s*x' + s*y'  where s = sigmoid(W*x)
     """
-    return HumanForm.of([e]).text()
+    return HumanForm.of([e], taken_names(e, also=avoid)).text()

@@ -506,6 +506,12 @@ def independent_problem(case, r, seed: int) -> str | None:
         if abs(coarse - fine) > 1e-4 * max(1.0, abs(fine)) + noise:
             continue  # not smooth within 1e-3 of the point
         a = float((analytic * d).sum())
+        for h in (1e-5, 1e-6, 1e-7):  # a function with huge curvature needs finer steps
+            if abs(a - fine) <= 1e-5 * max(1.0, abs(a), abs(fine)) + 10 * noise:
+                break
+            finer = (f(x0 + h * scale * d) - f(x0 - h * scale * d)) / (2 * h * scale)
+            if np.isfinite(finer) and abs(a - finer) < abs(a - fine):
+                fine, noise = finer, 1e-12 * max(1.0, abs(f0)) / (h * scale)
         if abs(a - fine) > 1e-5 * max(1.0, abs(a), abs(fine)) + 10 * noise:
             return (f"gradient w.r.t. {name} = {r.expr}: at {name} = "
                     f"{np.array2string(x0, precision=6)} (others: "
@@ -573,7 +579,7 @@ def examine(case, tally: Tally, seed: int = 0, several: bool = True,
             continue
         if same != e:
             tally.problem("wrong", case, f"{case.text!r} reads as {e} but {other!r} as {same}")
-    round_trips_of(e, human_text(e), case, tally, "input")
+    round_trips_of(e, human_text(e, avoid=case.vars), case, tally, "input")
     trouble = value_problem(case, np.random.default_rng(seed))
     if trouble:
         pair = features(case.tree) & {"max(A,B)", "min(A,B)"}
