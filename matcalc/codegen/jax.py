@@ -121,7 +121,7 @@ def jax_code(result, function_name: str = "f", check: bool = False) -> str:
         _t1 = A @ x
         _t2 = _jnp.exp(_t1)
         _t3 = _k_sum(_t2, 0)
-        _t4 = A.T @ _t2
+        _t4 = (_t2.T @ A).T
         return _t3[0, 0], _t4[:, 0]
     <BLANKLINE>
     """
