@@ -340,8 +340,8 @@ def _split_chain(chain: list) -> tuple[list, list]:
     for i, f in enumerate(rest):
         run.append(f)
         if run[0].shape[0] == 1 and f.shape[1] == 1 and i < len(rest) - 1:
-            scalars.append(Mul(Fraction(1), (), tuple(run), SCALAR) if len(run) > 1
-                           else run[0])
+            # canonical, so that the run's own identities apply: vector(1)'*z -> sum(z)
+            scalars.append(make_mul(Fraction(1), (), run) if len(run) > 1 else run[0])
             run = []
     out.extend(run)
     return scalars, out
@@ -359,6 +359,11 @@ def make_mul(coef: Number, scalars: Iterable[Expr], chain: Iterable[Expr]) -> Ex
             f.shape[1] == 1 and chain[0].shape[0] == 1 for f in chain[:-1]):
         split, chain = _split_chain(chain)
         scalars = list(scalars) + split
+    if len(chain) > 2 and _is_ones(chain[0]) and chain[0].shape[1] == 1 \
+            and chain[1].shape[0] == 1 and chain[-1].shape[1] == 1:
+        # vector(1)*(r*c) is the scalar r*c spread over a column, as its text reads
+        scalars = list(scalars) + [make_mul(Fraction(1), (), chain[1:])]
+        chain = chain[:1]
     shape = _chain_shape(chain) if chain else SCALAR
     if coef == 0 or any(is_zero(s) for s in scalars) or any(is_zero(f) for f in chain):
         return zeros(shape)
@@ -550,12 +555,13 @@ def add(*terms: Expr) -> Expr:
     flat: list[Expr] = []
     for t in terms:
         flat.extend(t.terms if isinstance(t, Add) else (t,))
+    shape = _broadcast_shape(flat, "add")
+    # s + X means s*ones + X, b + X means b*ones' + X
+    flat = [broadcast(t, shape) for t in flat]
     if len(flat) > 1 and any(_scaled_sum(t) for t in flat):
         flat = _spread_scaled_sums(flat)
-    shape = _broadcast_shape(flat, "add")
     coefs: dict[Expr, Number] = {}
     for t in flat:
-        t = broadcast(t, shape)  # s + X means s*ones + X, b + X means b*ones' + X
         c, base = split_coef(t)
         coefs[base] = coefs.get(base, Fraction(0)) + c
     out = [scale(c, b) for b, c in coefs.items() if c != 0]
@@ -583,7 +589,9 @@ def _spread_scaled_sums(flat: list) -> list:
             others = set(bases[:i] + bases[i + 1:])
             inner = t.chain[0].terms
             if any(split_coef(u)[1] in others for u in inner):
-                out.extend(scale(t.coef, u) for u in inner)
+                for u in inner:  # -(-(a + b)) is a sum again: its terms join the sum
+                    v = scale(t.coef, u)
+                    out.extend(v.terms if isinstance(v, Add) else (v,))
                 continue
         out.append(t)
     return out

@@ -872,6 +872,27 @@ def test_regression_broadcast_sum_parses_back_equal(text):
     assert round_trips(e)
 
 
+@pytest.mark.parametrize("text", [
+    # shrunk from gn1(mean((+(X*a))'*A+z-(A-(A-(X*A+x)+A)),2))+...: -(-(X*A+x)) stayed a
+    # sum inside the sum, printed (X*A+x) - A, which reads as X*A + x - A
+    "A-(A-(X*A+x)+A)",
+    # the same input's human form named x*vector(1)' and so cancelled it on reading:
+    # x spread across the columns was not seen as like the inner sum's x*vector(1)'
+    "a*X'*A+x-(X*A+x-A)",
+    # shrunk from tr(...) where H=softmax(x',1)*(z*y'): vector(1)'*z split off as a
+    # scalar without becoming sum(z), as its text reads
+    "vector(1)'*(z*y')",
+    # from a gradient through g11(...): vector(1)*(r*c) printed as the scalar r*c
+    "sum(tanh(y))*y + vector(1)*(z'-y')*w",
+])
+def test_regression_sums_and_spread_products_parse_back_equal(text):
+    vars = {"A": "matrix(2,3)", "X": "matrix(2,2)", "a": "scalar", "x": "vector(2)",
+            "y": "vector(n)", "z": "vector(n)", "w": "vector(n)"}
+    e = matcalc.parse(text, vars)
+    assert round_trips(e)
+    assert matcalc.parse(human_text(e, avoid=vars), vars, shape=e.shape) == e
+
+
 @pytest.mark.parametrize("text, wrt, seeds", [
     ("sum(sin(1e4*x))", "x", 5),           # 10000*cos(10000*x) is exact
     ("g(1e6*x)", "x", 5),
