@@ -873,6 +873,23 @@ def test_regression_broadcast_sum_parses_back_equal(text):
 
 
 @pytest.mark.parametrize("text", [
+    # found as max(exp(tanh(arccos(0.5*(0.5*tanh(B-B)))))): the checker evaluated
+    # arccos(matrix(0)) whole, then reused that matrix where a plan wanted the number
+    "max(arccos(B-B))",
+    "max(tanh(arccos(0*B)))",
+])
+def test_regression_evaluation_of_a_constant_matrix_in_two_plans(text):
+    r = matcalc.diff(text, "B", vars={"B": "matrix(m,n)"})
+    assert str(r.expr) == "matrix(0)"
+    assert r.check().passed
+    e = matcalc.parse(text, {"B": "matrix(m,n)"})
+    ev = Evaluator({"B": np.ones((2, 3))}, E.free_vars(e), {"m": 2, "n": 3})
+    whole = ev(e.arg)                      # the matrix first, then the max in one memo
+    assert whole.shape == (2, 3)
+    assert np.allclose(ev(e), whole.max())
+
+
+@pytest.mark.parametrize("text", [
     # shrunk from gn1(mean((+(X*a))'*A+z-(A-(A-(X*A+x)+A)),2))+...: -(-(X*A+x)) stayed a
     # sum inside the sum, printed (X*A+x) - A, which reads as X*A + x - A
     "A-(A-(X*A+x)+A)",

@@ -89,8 +89,10 @@ def execute(plan, env, memo: dict) -> list:
     (``abstract(node, u)``) and the error for a singular matrix (``singular(what)``);
     ``memo`` holds node values from earlier runs and receives the new ones."""
     steps = plan.steps
+    # only full-shaped values are remembered and reused: a constant such as
+    # arccos(matrix(0)) is a weak number in one plan and a whole matrix in another
     if any(s.node in memo for s in plan.remembered):
-        live = plan.live(lambda s: s.node is not None and s.node in memo)
+        live = plan.live(lambda s: s.full and s.node is not None and s.node in memo)
     else:
         live = plan.needed
     values: dict = {}
@@ -98,7 +100,7 @@ def execute(plan, env, memo: dict) -> list:
         if not live[i]:
             continue
         node = step.node
-        if node is not None and node in memo:
+        if node is not None and step.full and node in memo:
             values[i] = memo[node]
             continue
         out = run(step, [values[j] for j in step.inputs], env, steps)
