@@ -6,8 +6,8 @@ subclass; no other exception type escapes for any input string.
 from __future__ import annotations
 
 import functools
-import inspect as _inspect
 import re
+import sys
 import warnings
 
 from . import expr as E
@@ -19,18 +19,20 @@ from .simplify import simplify
 
 def guarded(fn):
     """Let only ``MatcalcError`` out: a deep input or an engine bug becomes one too."""
-    signature = _inspect.signature(fn)
-
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            signature.bind(*args, **kwargs)
-        except TypeError as exc:  # a wrong call is the caller's TypeError
-            raise TypeError(f"{fn.__name__}() {exc}") from None
         try:
             return fn(*args, **kwargs)
         except MatcalcError:
             raise
+        except TypeError as exc:
+            import inspect  # only now: it costs a CLI start-up a tenth
+            try:
+                inspect.signature(fn).bind(*args, **kwargs)
+            except TypeError as wrong:  # a wrong call is the caller's TypeError
+                raise TypeError(f"{fn.__name__}() {wrong}") from None
+            raise InternalError(f"internal error (TypeError: {exc}); please report this "
+                                "input") from exc
         except RecursionError:
             raise LimitError("the expression is too deeply nested to process; see "
                              "matcalc.LIMITS.max_depth") from None
@@ -533,11 +535,13 @@ def clear_caches() -> None:
     """Forget what earlier derivatives left behind (the simplifier's memo, the transposes
     and the LaTeX printer's), so that a repeated derivative costs what a new one costs; the parse
     tables stay.  For benchmarks: results never depend on the caches."""
-    from . import algebra, numeric, printing, simplify as simplifier
+    from . import algebra, printing, simplify as simplifier
     simplifier._MEMO.clear()
     algebra._T_MEMO.clear()
-    numeric._PREPARED.clear()
     printing._PLAIN.memo.clear()
+    numeric = sys.modules.get(__package__ + ".numeric")  # not imported (nor NumPy) for this
+    if numeric is not None:
+        numeric._PREPARED.clear()
 
 
 @guarded

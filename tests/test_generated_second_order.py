@@ -7,10 +7,9 @@ of vector variables.  The Hessian check compares with central differences of the
 symbolic gradient and with second differences of the function itself, so both layers
 are tested.
 
-A failure that a known bug of ``test_generated.KNOWN_BUGS`` explains is counted, not
-failed on: a check that fails only because the gradient's ``1 - sign(max(U) - U)`` is
-evaluated at a rounding error (it passes when ``sign`` treats |t| <= 1e-9 as 0) is the
-known ``extreme-indicator-rounding``.
+Every failed check is a problem: no known bug is excused here (the one that was,
+``max``'s gradient ``1 - sign(max(U) - U)`` rounding to 0 or 2 at the maximum, is fixed:
+it is ``ismax(U)``).
 
 The long run: ``python -m pytest -m soak tests/test_generated_second_order.py -s``.
 """
@@ -30,26 +29,11 @@ import matcalc
 from matcalc import LimitError, NotDifferentiableError
 from matcalc import expr as E
 from strategies import cases
-from test_generated import KNOWN_BUGS, tolerant_sign
 
 CI_EXAMPLES = 60
 SOAK_EXAMPLES = int(os.environ.get("MATCALC_SOAK_SECOND_ORDER", "2000"))
 OUTCOMES = ("generated", "derived", "checked ok", "refused", "unchecked", "wrong", "errors",
             "mixed Hessians")
-
-
-def known_failure(r) -> str | None:
-    """The known bug behind a failed check (see the module docstring)."""
-    if not any(isinstance(n, E.Call) and n.fn in ("max", "min")
-               for n in E.walk(r.differentiated)):
-        return None
-    with tolerant_sign():
-        try:
-            if r.check(points=2).passed:
-                return "extreme-indicator-rounding"
-        except matcalc.MatcalcError:
-            return None
-    return None
 
 
 def derivatives(case, all_pairs: bool):
@@ -73,9 +57,9 @@ def derivatives(case, all_pairs: bool):
     return out
 
 
-def second_order(case, counts: Counter, known: Counter, all_pairs: bool = False) -> list[str]:
-    """New problems found in the Jacobians and Hessians of ``case`` (every outcome is
-    counted in ``counts``, known bugs in ``known``)."""
+def second_order(case, counts: Counter, all_pairs: bool = False) -> list[str]:
+    """The problems found in the Jacobians and Hessians of ``case`` (every outcome is
+    counted in ``counts``)."""
     problems = []
     for what, compute in derivatives(case, all_pairs):
         try:
@@ -99,11 +83,7 @@ def second_order(case, counts: Counter, known: Counter, all_pairs: bool = False)
             counts["checked ok"] += 1
             continue
         counts["wrong"] += 1
-        bug = known_failure(r)
-        if bug:
-            known[bug] += 1
-        else:
-            problems.append(f"{case!r}: {what} = {r}\n{report}")
+        problems.append(f"{case!r}: {what} = {r}\n{report}")
     return problems
 
 
@@ -111,7 +91,7 @@ def second_order(case, counts: Counter, known: Counter, all_pairs: bool = False)
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=cases(max_depth=5, max_nodes=30))
 def test_generated_hessians_and_jacobians_check(case):
-    problems = second_order(case, Counter(), Counter())
+    problems = second_order(case, Counter())
     assert not problems, "\n".join(problems)
 
 
@@ -135,14 +115,13 @@ def test_the_second_order_harness_notices_a_wrong_rule(monkeypatch):
     from strategies import case_from_tree
     counts = Counter()
     problems = second_order(case_from_tree(("call", "sum", ("call", "sin", ("var", "x")))),
-                            counts, Counter())
+                            counts)
     assert counts["wrong"] >= 1 and problems
 
 
 @pytest.mark.soak
 def test_soak_generated_second_order():
     counts = Counter({k: 0 for k in OUTCOMES})
-    known = Counter()
     problems: list[str] = []
     start = time.time()
 
@@ -152,7 +131,7 @@ def test_soak_generated_second_order():
     def run(case, all_pairs):
         counts["generated"] += 1
         try:
-            problems.extend(second_order(case, counts, known, all_pairs))
+            problems.extend(second_order(case, counts, all_pairs))
         except Exception:  # noqa: BLE001 - the soak counts everything and never stops
             counts["errors"] += 1
             problems.append(f"{case!r}\n{traceback.format_exc()}")
@@ -160,14 +139,11 @@ def test_soak_generated_second_order():
     run()
     summary = ", ".join(f"{k}: {counts[k]}" for k in OUTCOMES)
     lines = [f"second-order soak ({time.time() - start:.0f} s): {summary}",
-             "known bugs: " + (", ".join(f"{k}: {n}" for k, n in known.most_common())
-                               or "none"),
-             f"new problems: {len(problems)}"]
+             f"problems: {len(problems)}"]
     report = "\n".join(lines + problems[:200])
     print("\n" + report)
     out = os.environ.get("MATCALC_SOAK_SECOND_ORDER_REPORT")
     if out:
         with open(out, "w", encoding="utf-8") as fh:
             fh.write(report + "\n")
-    assert set(known) <= set(KNOWN_BUGS)
     assert counts["wrong"] == 0 and counts["errors"] == 0, report
