@@ -94,6 +94,17 @@ def test_the_driver_reads_fuzzed_text_like_lark(text):
         assert ours == theirs
 
 
+def test_every_contextual_lexer_keeps_the_root_lexers_order():
+    # the driver tries the root lexer first and keeps its match when the state accepts
+    # that terminal, which is exact only if each state's terminals are a subsequence of
+    # the root's (as Lark orders them: priority, then width)
+    root = _tables.LEXERS[_tables.ROOT_LEXER]
+    position = {name: i for i, name in enumerate(root)}
+    for names in _tables.LEXERS:
+        assert set(names) <= set(root)
+        assert [position[n] for n in names] == sorted(position[n] for n in names)
+
+
 def test_a_fresh_process_parses_without_lark():
     code = ("import sys, matcalc; matcalc.diff('g(W*x+b)', 'W'); "
             "print(sorted(m for m in ('lark', 'numpy', 'sympy', 'dataclasses') "
