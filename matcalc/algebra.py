@@ -558,8 +558,11 @@ def add(*terms: Expr) -> Expr:
     shape = _broadcast_shape(flat, "add")
     # s + X means s*ones + X, b + X means b*ones' + X
     flat = [broadcast(t, shape) for t in flat]
-    if len(flat) > 1 and any(_scaled_sum(t) for t in flat):
-        flat = _spread_scaled_sums(flat)
+    while len(flat) > 1 and any(_scaled_sum(t) for t in flat):
+        spread = _spread_scaled_sums(flat)  # again: terms that joined may be alike
+        if spread == flat:
+            break
+        flat = spread
     coefs: dict[Expr, Number] = {}
     for t in flat:
         c, base = split_coef(t)

@@ -9,10 +9,12 @@ import functools
 import re
 import sys
 import warnings
+from numbers import Integral
 
 from . import expr as E
 from .calculus import check_result_size, gradients, jacobian_expr
-from .errors import InternalError, LimitError, MatcalcError, ParseError, ShapeError
+from .errors import (EvaluationError, InternalError, LimitError, MatcalcError, ParseError,
+                     ShapeError)
 from .parse import declaration_of, parse_typed
 from .simplify import simplify
 
@@ -237,6 +239,10 @@ class Result(GeneratedCode):
     def check(self, points: int = 3, seed: int | None = 0):
         """Compare with central finite differences at random points in the domain."""
         from .numeric import check_derivative
+        if not isinstance(points, Integral) or isinstance(points, bool) or points < 1:
+            raise EvaluationError(f"points must be a positive whole number, not {points!r}")
+        if seed is not None and (not isinstance(seed, Integral) or isinstance(seed, bool)):
+            raise EvaluationError(f"seed must be a whole number or None, not {seed!r}")
         return check_derivative(self.kind, self.differentiated, self.expr, self.variable,
                                 self.variables, self.functions, points=points, seed=seed,
                                 gradient=self.gradient, second=self.second)
@@ -468,8 +474,8 @@ def gradient(expression: str, wrt, vars: dict | None = None, functions: dict | N
     ∂L/∂W2 = 2*a*h'
       where h = tanh(W1*x+b1), a = W2*h - y
     """
-    several = not isinstance(wrt, str)
-    names = list(wrt) if several else [wrt]
+    several = isinstance(wrt, (list, tuple))
+    names = list(wrt) if several else [wrt]  # anything else is refused as a name
     if several and not names:
         raise ParseError("give at least one variable to differentiate by")
     parsed, f, variables = _scalar_problem(expression, names, vars, "gradient", functions)

@@ -876,6 +876,8 @@ def test_regression_evaluation_of_a_constant_matrix_in_two_plans(text):
     "vector(1)'*(z*y')",
     # from a gradient through g11(...): vector(1)*(r*c) printed as the scalar r*c
     "sum(tanh(y))*y + vector(1)*(z'-y')*w",
+    # found in review: the terms that -(-(w + q)) brings in are alike the sum's too
+    "y + w - (y - (z - (w + q)))",
 ])
 def test_regression_sums_and_spread_products_parse_back_equal(text):
     vars = {"A": "matrix(2,3)", "X": "matrix(2,2)", "a": "scalar", "x": "vector(2)",

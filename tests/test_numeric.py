@@ -115,3 +115,23 @@ def test_a_names_kind_is_the_same_in_the_derivative_evaluate_and_check():
     assert np.allclose(r.evaluate({"w": np.ones(3), "e": np.full(3, 0.5)}), 1 / np.sqrt(1.5))
     s = matcalc.diff("sum(sqrt(w.^2 + e))", "w", vars={"e": "scalar"})
     assert np.allclose(s.evaluate({"w": np.ones(3), "e": 0.5}), 1 / np.sqrt(1.5))
+
+
+def test_a_wrong_call_is_the_callers_error_not_an_internal_one():
+    # a keyword the function does not take: Python's TypeError, naming the function
+    with pytest.raises(TypeError, match=r"^gradient\(\) got an unexpected keyword "
+                                        r"argument 'bogus'"):
+        matcalc.diff("x'*x", "x", bogus=1)
+    # a variable that is not a name, and check() arguments of the wrong type
+    with pytest.raises(matcalc.ParseError, match="must be a name, not 5"):
+        matcalc.diff("x'*x", 5)
+    r = matcalc.diff("x'*x", "x")
+    with pytest.raises(matcalc.EvaluationError, match="points must be a positive whole "
+                                                      "number, not 'a'"):
+        r.check("a")
+    with pytest.raises(matcalc.EvaluationError, match="not 0"):
+        r.check(0)
+    with pytest.raises(matcalc.EvaluationError, match="seed must be a whole number"):
+        r.check(seed="s")
+    assert r.check(points=np.int64(2), seed=np.int64(1)).passed
+    assert str(matcalc.diff("x'*x", ("x",))["x"]) == "2*x"
