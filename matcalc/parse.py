@@ -187,6 +187,11 @@ class _Typer:
         return shape
 
     def infer(self, root: Node):
+        shape = self._infer(root)
+        self.settle()
+        return shape
+
+    def _infer(self, root: Node):
         if root.kind != "where":
             return self._infer_tree(root)
         body, *definitions = root.args
@@ -257,10 +262,26 @@ class _Typer:
         return self.var_shape(name, n.span)
 
     def _unify_or_fail(self, a, b, n: Node, verb: str, left: Node, right: Node, joiner: str):
-        if not self.dims.unify(a, b):
-            raise self.error(ShapeError, f"cannot {verb} {self.desc(left)} {joiner} "
-                             f"{self.desc(right)}: {self.dims.text(a)} ≠ {self.dims.text(b)}",
-                             n.op_span)
+        def failure():
+            return self.error(ShapeError, f"cannot {verb} {self.desc(left)} {joiner} "
+                              f"{self.desc(right)}: {self.dims.text(a)} ≠ "
+                              f"{self.dims.text(b)}", n.op_span)
+        self.dims.context = failure  # reported if a kept product equation fails later
+        ok = self.dims.unify(a, b)
+        self.dims.context = None
+        if not ok:
+            raise failure()
+
+    def settle(self) -> None:
+        """Solve the product equations kept while typing (``kron`` sizes), or fail."""
+        failed = self.dims.settle()
+        if failed is None:
+            return
+        if callable(failed):
+            raise failed()
+        raise self.error(ShapeError, "the sizes of the Kronecker products and vec forms "
+                         "do not match in one way only: declare the variables' sizes, such "
+                         "as X=matrix(n,m)", (0, len(self.text)))
 
     def broadcast(self, n: Node, left: Node, right: Node, verb: str, joiner: str):
         """The shape of an entry-wise operation, broadcasting a scalar to anything, a
@@ -688,7 +709,7 @@ def parse_typed(text: str, vars: dict | None = None, wrt: tuple[str, ...] = (),
         typer = retry
     if shape is not None:
         ok = all(typer.dims.unify(a, typer.dims.fresh(b) if isinstance(b, str) else b)
-                 for a, b in zip(result_shape, shape))
+                 for a, b in zip(result_shape, shape)) and typer.dims.settle() is None
         if not ok:
             raise ShapeError(f"the expression has shape {typer.dims.shape_text(result_shape)}"
                              f", not {E.shape_text(shape)}", text, (0, len(text)))

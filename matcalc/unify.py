@@ -33,6 +33,10 @@ class Dims:
         self.created: list[DimVar] = []
         self.named: dict[str, DimVar] = {}
         self.reserved = reserved
+        # product equations that more than one matching solves (b*n = m*a), kept until
+        # the whole expression is typed: later sizes usually decide them (settle())
+        self.pending: list[tuple] = []
+        self.context = None  # what the caller reports if a pending equation fails
 
     def fresh(self, name: str | None = None) -> DimVar:
         if name is not None and name in self.named:
@@ -115,9 +119,10 @@ class Dims:
         self.parent[rb] = ra
         return True
 
-    def _unify_products(self, a: "Prod", b: "Prod") -> bool:
-        """``m*n = k*n`` makes m = k, and ``n*n = m*m`` makes n = m: the products are
-        matched where that is the only way; otherwise they stay apart (declare sizes)."""
+    def _unify_products(self, a: "Prod", b: "Prod", final: bool = False) -> bool:
+        """``m*n = k*n`` makes m = k, ``n*n = m*m`` makes n = m and ``a = m*n`` is a
+        product: the products are matched where that is the only way.  An equation that
+        more than one matching solves is kept for :meth:`settle` (unless ``final``)."""
         left, right = list(a.factors), list(b.factors)
         for f in list(left):
             if f in right:  # a common factor cancels
@@ -127,10 +132,47 @@ class Dims:
             return False
         if len(left) == len(right) == 1:
             return self.unify(left[0], right[0])
+        if len(left) == 1 or len(right) == 1:
+            single, other = (left[0], right) if len(left) == 1 else (right[0], left)
+            return self.unify(single, Prod(1, tuple(other)))
         if len(left) == len(right) and all(f is left[0] for f in left) \
                 and all(f is right[0] for f in right):
             return self.unify(left[0], right[0])  # n^k = m^k
+        if not final:
+            self.pending.append((a, b, self.context))
+            return True
+        if len(left) == len(right) == 2:
+            # b*n = m*a with n and m written as sizes (eye(n), eye(m)) and a, b free: of
+            # the two pairings only b = m, a = n keeps two differently written sizes
+            # apart, so it is taken (the printed Jacobian of X*A*X reads back so)
+            (a1, a2), (b1, b2) = left, right
+            straight = not _clash(a1, b1) and not _clash(a2, b2)
+            crossed = not _clash(a1, b2) and not _clash(a2, b1)
+            if straight != crossed:
+                first, second = (b1, b2) if straight else (b2, b1)
+                return self.unify(a1, first) and self.unify(a2, second)
         return False
+
+    def settle(self):
+        """Solve the kept product equations with everything typed since: None when all
+        hold, else the context of one that fails or that no single matching solves."""
+        while self.pending:
+            entries, self.pending = self.pending, []
+            before = [(self.find(a), self.find(b)) for a, b, _ in entries]
+            for a, b, context in entries:
+                self.context = context
+                if not self.unify(a, b):
+                    return context or True
+            after = [(self.find(a), self.find(b)) for a, b, _ in self.pending]
+            if self.pending and after == before:
+                # nothing decided them: the one matching that keeps written sizes apart
+                a, b, context = self.pending.pop(0)
+                ra, rb = self.find(a), self.find(b)
+                if not (isinstance(ra, Prod) and isinstance(rb, Prod)) \
+                        or not self._unify_products(ra, rb, final=True):
+                    return context or True
+        self.context = None
+        return None
 
     def names(self) -> dict:
         """The name of every root DimVar: a user name or a fresh letter."""
@@ -159,6 +201,11 @@ class Dims:
 
     def shape_text(self, shape) -> str:
         return f"{self.text(shape[0])}×{self.text(shape[1])}"
+
+
+def _clash(a: DimVar, b: DimVar) -> bool:
+    """Are ``a`` and ``b`` sizes written with different names?"""
+    return a.name is not None and b.name is not None and a.name != b.name
 
 
 class Prod:

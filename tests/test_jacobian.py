@@ -7,6 +7,8 @@ import pytest
 
 import matcalc
 from matcalc import NotDifferentiableError
+from matcalc import expr as E
+from matcalc.numeric import Evaluator
 from matcalc.parse import declarations
 from helpers import load_examples, token_count, values_equal
 
@@ -115,6 +117,45 @@ def test_kron_results_round_trip():
         j = matcalc.jacobian(expression, wrt).expr
         back = matcalc.parse(str(j), declarations(j), shape=j.shape)
         assert back == j
+
+
+_R = np.random.default_rng(1)
+_X32, _X33 = _R.normal(size=(3, 2)), _R.normal(size=(3, 3))
+
+
+@pytest.mark.parametrize("expression, kind, values", [
+    ("X*X'", "jacobian", {"X": _X32}),
+    ("logdet(X)", "hessian", {"X": _X33 @ _X33.T + 3 * np.eye(3)}),
+    ("X*A*X", "jacobian", {"X": _X32, "A": _R.normal(size=(2, 3))}),
+    ("X*A*X'", "jacobian", {"X": _X32, "A": _R.normal(size=(2, 2))}),
+    ("tr(X*A*X)", "hessian", {"X": _X33, "A": _R.normal(size=(3, 3))}),
+    # kept product equations that later sizes decide: m*n = k*r at the commutation
+    ("A*X'*B*X", "jacobian", {"X": _X32, "A": _R.normal(size=(4, 2)),
+                              "B": _R.normal(size=(3, 3))}),
+    ("X.*(A*X)", "jacobian", {"X": _X32, "A": _R.normal(size=(3, 3))}),
+    ("exp(X)*A*X", "jacobian", {"X": _X33, "A": _R.normal(size=(3, 3))}),
+])
+def test_printed_jacobians_parse_back_without_declarations(expression, kind, values):
+    # pasted back as text alone: kron(X'*A', eye(n)) + kron(eye(m), X*A) leaves
+    # b*n = m*a for X of size a×b, where only b = m, a = n keeps the sizes written n
+    # and m apart; the reading has the value of the derivative
+    r = COMPUTE[kind](expression, "X")
+    back = matcalc.parse(str(r))
+    expected = Evaluator(values, E.free_vars(r.expr), {})(r.expr)
+    again = Evaluator(values, E.free_vars(back), {})(back)
+    assert again.shape == expected.shape and np.allclose(again, expected)
+
+
+def test_sizes_that_no_single_matching_decides_ask_for_declarations():
+    # commutation(p, n)*kron(A*X, B') + kron(B'*X, A): n*p = m*r is met two ways
+    r = matcalc.jacobian("A*X*X'*B", "X")
+    with pytest.raises(matcalc.ShapeError, match="cannot multiply commutation"):
+        matcalc.parse(str(r))
+    back = matcalc.parse(str(r), declarations(r.expr))  # with the sizes, as JSON has them
+    assert back == r.expr
+    with pytest.raises(matcalc.ShapeError, match=r"m\*p ≠ q\*r") as info:
+        matcalc.parse("kron(A,B)*vec(X)")
+    assert info.value.span == (9, 10)  # the caret under the *
 
 
 def test_identity_inside_kron_prints_its_size():
