@@ -1,6 +1,7 @@
 """Shared helpers: numeric comparison of expressions at random points."""
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -47,3 +48,13 @@ def values_equal(result: matcalc.Result, other_text: str, symmetric: bool = Fals
         scale = max(1.0, float(np.abs(a).max()), float(np.abs(b).max()))
         worst = max(worst, float(np.abs(a - b).max()) / scale)
     return worst
+
+
+def load_generated(code: str, tmp_path, name: str = "generated"):
+    """Import a generated module from a file, as a user who pasted it would."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(code, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

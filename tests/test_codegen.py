@@ -3,7 +3,6 @@ as a naive evaluation, the products in a cheap order, shared work done once, and
 user's names unable to inject code.  Other backends: test_codegen_backends.py."""
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import re
 
@@ -15,18 +14,8 @@ from matcalc import expr as E
 from matcalc.codegen.plan import build_plan
 from matcalc.numeric import Evaluator, dims_of, draw_points
 
-from helpers import load_examples
+from helpers import load_examples, load_generated as load
 from oracle import naive
-
-
-def load(code: str, tmp_path, name="generated"):
-    """Import the generated module from a file, as a user would."""
-    path = tmp_path / f"{name}.py"
-    path.write_text(code, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def point(r, seed=0):

@@ -10,7 +10,6 @@ package is missing (``pip install "jax[cpu]" torch``; .ci/run installs both).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import inspect
 import os
 
@@ -20,7 +19,7 @@ import pytest
 import matcalc
 from matcalc.numeric import dims_of, draw_points
 
-from helpers import load_examples
+from helpers import load_examples, load_generated as load
 
 BACKENDS = ["numpy", "jax", "torch"]
 EXAMPLES = load_examples()
@@ -41,16 +40,6 @@ def backend(name: str):
         return pytest.importorskip("torch", reason="PyTorch is not installed: pip install "
                                    "torch to test the generated PyTorch code")
     return np
-
-
-def load(code: str, tmp_path, name: str):
-    """Write the generated module to a file and import it."""
-    path = tmp_path / f"{name}.py"
-    path.write_text(code, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def generated(result, name: str, tmp_path, check: bool = False):

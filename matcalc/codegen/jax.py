@@ -72,6 +72,7 @@ def _elementwise_derivative(f):
 class JaxPrinter(Printer):
     backend = "jax"
     xp = "_jnp"
+    autodiff = ("_jax.grad", "_jax.hessian")
     imports = ("import jax as _jax", "import jax.numpy as _jnp", "import numpy as _np")
     asarray = "_jnp.asarray({a}, dtype=_dt)"
     kernel_variants = jax_kernels
@@ -95,17 +96,6 @@ class JaxPrinter(Printer):
 
     def copy(self, code: str) -> str:
         return code                                  # JAX arrays are immutable
-
-    def function_default(self, order, name, param):
-        if order == 0:
-            return super().function_default(order, name, param)
-        lower = self.functions[(order - 1, name)]
-        if self.problem.abstract[name][1]:
-            make = f"{self.need('_elementwise_derivative')}({lower})"
-        else:
-            make = f"_jax.grad({lower})" if order == 1 else \
-                f"_jax.hessian({self.functions[(0, name)]})"
-        return [f"    if {param} is None:", f"        {param} = {make}"]
 
     def backend_note(self) -> str:
         return ("Works under jax.jit (pass user functions with functools.partial). Arrays "

@@ -125,6 +125,9 @@ class Printer:
 
     backend = "numpy"
     xp = "_np"                       # the array module's name in the generated code
+    # the calls that derive a user's function where its derivative is not given
+    # (gradient, Hessian); None: the derivative must be passed
+    autodiff: tuple | None = None
     imports = ("import numpy as _np",)
     runtime_helpers: dict = {}       # backend helpers: name -> object (source copied)
     kernel_variants = None           # module of the kernels written for this backend
@@ -392,7 +395,18 @@ class Printer:
         return f"_dt = {self.need('_float_dtype')}({', '.join(args)})"
 
     def function_default(self, order: int, name: str, param: str) -> list:
-        """What a missing derivative of a user's function becomes (NumPy: an error)."""
+        """What a missing derivative of a user's function becomes: derived by the
+        backend's ``autodiff`` (entry by entry for an element-wise function), or an
+        error (NumPy)."""
+        if order and self.autodiff is not None:
+            lower = self.functions[(order - 1, name)]
+            if self.problem.abstract[name][1]:
+                make = f"{self.need('_elementwise_derivative')}({lower})"
+            elif order == 1:
+                make = f"{self.autodiff[0]}({lower})"
+            else:
+                make = f"{self.autodiff[1]}({self.functions[(0, name)]})"
+            return [f"    if {param} is None:", f"        {param} = {make}"]
         what = ("", "the gradient", "the Hessian")[order]
         if self.problem.abstract[name][1]:
             what = ("", "the derivative", "the second derivative")[order]

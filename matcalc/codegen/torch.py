@@ -74,6 +74,7 @@ def _elementwise_derivative(f):
 class TorchPrinter(Printer):
     backend = "torch"
     xp = "_torch"
+    autodiff = ("_torch.func.grad", "_torch.func.hessian")
     imports = ("import torch as _torch",)
     asarray = "_torch.as_tensor({a}, dtype=_dt, device=_dev)"
     kernel_variants = torch_kernels
@@ -105,18 +106,6 @@ class TorchPrinter(Printer):
 
     def copy(self, code):
         return f"{code}.clone()"
-
-    def function_default(self, order, name, param):
-        if order == 0:
-            return super().function_default(order, name, param)
-        lower = self.functions[(order - 1, name)]
-        if self.problem.abstract[name][1]:
-            make = f"{self.need('_elementwise_derivative')}({lower})"
-        elif order == 1:
-            make = f"_torch.func.grad({lower})"
-        else:
-            make = f"_torch.func.hessian({self.functions[(0, name)]})"
-        return [f"    if {param} is None:", f"        {param} = {make}"]
 
     def backend_note(self):
         return ("Works with plain tensors (no autograd) on the arguments' device; keeps "
