@@ -251,6 +251,10 @@ class HumanForm:
         return cls(list(roots), choose_names(pieces, taken - set(preferred.values()),
                                              preferred))
 
+    def __getstate__(self):
+        # the LaTeX printer is built on demand and holds a closure: not pickled
+        return {**self.__dict__, "_latex": None}
+
     @property
     def latex_printed(self) -> Printed:
         if self._latex is None:

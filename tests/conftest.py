@@ -18,14 +18,19 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_report_header(config):
-    """Say up front whether the web page's browser test and the tests of the generated
-    JAX and PyTorch code can run here."""
+    """Say up front whether the web page's browser test, the LaTeX rendering tests and
+    the tests of the generated JAX and PyTorch code can run here."""
     import importlib.util
+    import shutil
     from pathlib import Path
     found = Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()
     lines = ["web browser test: headless Chromium found" if found else
              "web browser test: SKIPPED, /usr/bin/chromium or /usr/bin/chromedriver is "
              "missing (apt-get install chromium chromium-driver)"]
+    for tool, what, install in (("node", "LaTeX rendered by KaTeX", "nodejs"),
+                                ("pdflatex", "LaTeX compiled", "texlive-latex-base")):
+        lines.append(f"{what}: tested" if shutil.which(tool) else
+                     f"{what}: tests SKIPPED, {tool} is missing (apt-get install {install})")
     for package, install in (("jax", '"jax[cpu]"'), ("torch", "torch")):
         if importlib.util.find_spec(package) is not None:
             lines.append(f"generated {package} code: tested")

@@ -302,3 +302,17 @@ def test_a_size_no_argument_has_is_a_clean_error():
     r = matcalc.diff("sum(x)*dim(q)", "x", vars={"x": "vector(n)"})
     with pytest.raises(matcalc.EvaluationError, match="no variable has the size q"):
         r.numpy_code()
+
+
+@pytest.mark.parametrize("backend, library", [("jax", "JAX"), ("torch", "PyTorch")])
+def test_a_backend_without_its_library_says_which_extra_to_install(backend, library,
+                                                                    monkeypatch):
+    import sys
+    for name in ("jax", "jax.numpy", "torch"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    r = matcalc.diff("x'*A*x", "x")
+    with pytest.raises(matcalc.EvaluationError, match=rf"^the {backend} function needs "
+                       rf"{library}, which is not installed: pip install "
+                       rf"'matcalc\[{backend}\]'"):
+        r.function(backend)
+    assert "import" in r.jax_code() and "import" in r.torch_code()  # the source still is

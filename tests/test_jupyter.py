@@ -39,6 +39,10 @@ def test_expressions_and_results_pickle_and_copy():
     assert deep.expr == r.expr and deep is not r
     rs = matcalc.diff("norm2(W2*tanh(W1*x+b1) - y)^2", ["W1", "b1"])
     assert str(pickle.loads(pickle.dumps(rs))) == str(rs)
+    # after Jupyter has shown them (the LaTeX printer is then built), as %store does
+    latex, shown = r._repr_latex_(), rs._repr_latex_()
+    assert pickle.loads(pickle.dumps(r))._repr_latex_() == latex
+    assert pickle.loads(pickle.dumps(rs))._repr_latex_() == shown
 
 
 def test_a_deep_expression_pickles_without_recursion():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import linecache
 
+from ..errors import EvaluationError
 from .jax import jax_code
 from .numpy import numpy_code
 from .printer import python_name
@@ -49,7 +50,12 @@ def build_function(result, backend: str = "numpy", function_name: str = "f"):
     # The one place matcalc runs code: the module that this package printed from the
     # expression tree, with names sanitised by python_name and texts as escaped
     # literals.  No user text reaches it as code (tests/test_injection.py checks this).
-    exec(compile(source, filename, "exec"), namespace)
+    try:
+        exec(compile(source, filename, "exec"), namespace)
+    except ModuleNotFoundError as exc:  # the backend's library: an optional extra
+        library = {"jax": "JAX", "torch": "PyTorch"}.get(backend, exc.name)
+        raise EvaluationError(f"the {backend} function needs {library}, which is not "
+                              f"installed: pip install 'matcalc[{backend}]'") from None
     return namespace[function_name]
 
 
